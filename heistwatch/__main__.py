@@ -1,0 +1,5 @@
+"""`python -m heistwatch` runs the CLI."""
+
+from heistwatch.cli.main import main
+
+main()

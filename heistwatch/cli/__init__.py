@@ -1,0 +1,1 @@
+"""The `heistwatch` command: thin wrappers that call the library and render its results."""

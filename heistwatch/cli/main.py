@@ -1,0 +1,66 @@
+"""Entry point: the command group, shared options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from heistwatch.config import default_kb_path
+from heistwatch.errors import HeistwatchError, InputError, NotFoundError, StoreError
+
+
+class Exit(enum.IntEnum):
+    """Exit codes of the `heistwatch` command."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2  # click's own code for bad arguments
+    BAD_INPUT = 3
+    NOT_FOUND = 4
+    STORE = 5
+
+
+def echo_json(data: Any) -> None:
+    """Write data as JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def open_kb_path(ctx: click.Context) -> Path:
+    """The knowledge base path the user chose, refusing one that has not been built."""
+    path: Path = ctx.obj["kb"]
+    if not path.exists():
+        raise StoreError(f"{path}: no knowledge base here yet; run `heistwatch kb build` first")
+    return path
+
+
+@click.group()
+@click.option("--kb", "kb", type=click.Path(path_type=Path), default=None,
+              help="Knowledge base file (default: $HEISTWATCH_KB or ~/.local/share/heistwatch/kb.sqlite).")
+@click.version_option(package_name="heistwatch")
+@click.pass_context
+def cli(ctx: click.Context, kb: Path | None) -> None:
+    """Defend an exchange against state-sponsored theft campaigns, from lure to laundering."""
+    ctx.obj = {"kb": kb or default_kb_path()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map heistwatch errors to named exit codes with one clear line on stderr."""
+    from heistwatch.cli import actor, demo, kb  # noqa: F401  (registers the commands)
+
+    try:
+        cli.main(args=argv, prog_name="heistwatch", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(Exit.FAILED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HeistwatchError as exc:
+        click.echo(f"heistwatch: error: {exc}", err=True)
+        code = (Exit.NOT_FOUND if isinstance(exc, NotFoundError) else Exit.BAD_INPUT if isinstance(exc, InputError)
+                else Exit.STORE if isinstance(exc, StoreError) else Exit.FAILED)
+        sys.exit(code)

@@ -1,0 +1,86 @@
+"""Build the knowledge base from the packaged open data and the claims pack, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from importlib import metadata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.abc import Traversable
+from pathlib import Path
+
+from heistwatch.kb.seed.attack import load_attack
+from heistwatch.kb.seed.claims import load_claims, packaged_claims
+from heistwatch.kb.seed.misp import load_misp_galaxies
+from heistwatch.kb.sqlite import SQLiteStore
+from heistwatch.model import ImportBatch
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build wrote and how long it took."""
+
+    path: Path
+    seconds: float
+    records: dict[str, int]
+    unresolved_links: int
+
+
+def build_knowledge_base(path: Path, *, claims_files: Iterable[Traversable | Path] | None = None,
+                         progress: Progress | None = None) -> BuildReport:
+    """Build into a temporary file beside `path`, then swap it in; a failed build leaves `path` as it was."""
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.building")
+    _remove(temporary)
+    records: dict[str, int] = {}
+    try:
+        store = SQLiteStore(temporary, bulk=True)
+        try:
+            say("loading MITRE ATT&CK")
+            attack = load_attack()
+            _write(store, "mitre-attack", attack, records)
+            say("loading MISP galaxy clusters")
+            galaxy = load_misp_galaxies({o.id for o in attack.objects})
+            _write(store, "misp-galaxy", galaxy.batch, records)
+            say("loading the claims pack")
+            claims = load_claims(packaged_claims() if claims_files is None else claims_files,
+                                 pack_version=metadata.version("heistwatch"))
+            _write(store, "claims-pack", claims, records)
+        finally:
+            store.close()
+        _checkpoint(path)
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+    return BuildReport(path=path, seconds=time.perf_counter() - started, records=records,
+                       unresolved_links=galaxy.unresolved_links)
+
+
+def _write(store: SQLiteStore, label: str, batch: ImportBatch, records: dict[str, int]) -> None:
+    store.import_batch(batch)
+    records[label] = len(batch)
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold an existing file's write-ahead log into it, so no stale -wal file outlives the swap."""
+    if path.exists():
+        db = sqlite3.connect(path)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    for suffix in ("-wal", "-shm"):
+        _remove(path.with_name(path.name + suffix))
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

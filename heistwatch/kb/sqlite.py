@@ -1,0 +1,267 @@
+"""The embedded knowledge base: one SQLite file in WAL mode, migrated on open."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from heistwatch.errors import StoreError
+from heistwatch.model import (
+    TLP,
+    Claim,
+    ImportBatch,
+    Indicator,
+    KBObject,
+    Likelihood,
+    NameEntry,
+    ObjectType,
+    Relation,
+    Relationship,
+    Source,
+    SourceStats,
+    name_key,
+)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    """(version, SQL) of every migration shipped with the package, in order."""
+    folder = resources.files("heistwatch.kb") / "migrations"
+    found = [(int(f.name.split("_", 1)[0]), f.read_text(encoding="utf-8"))
+             for f in folder.iterdir() if f.name.endswith(".sql")]
+    return sorted(found)
+
+
+def _in(column: str, values: Collection[str]) -> tuple[str, list[str]]:
+    """A `column IN (...)` condition and its parameters."""
+    items = list(values)
+    return f"{column} IN ({','.join('?' * len(items))})", items
+
+
+class SQLiteStore:
+    """A `KnowledgeStore` in one SQLite file (or ":memory:")."""
+
+    def __init__(self, path: str | Path, *, bulk: bool = False) -> None:
+        """Open (creating and migrating if needed) the store; `bulk` trades durability for build speed."""
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = " + ("OFF" if bulk else "WAL"))
+            self._db.execute("PRAGMA synchronous = " + ("OFF" if bulk else "NORMAL"))
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the knowledge base: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        """The migration the file is at."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        migrations = _migrations()
+        if current > migrations[-1][0]:
+            raise StoreError(f"{self.path}: schema version {current} is newer than this heistwatch knows")
+        for version, sql in migrations:
+            if version > current:
+                try:
+                    self._db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+                except sqlite3.Error:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        """Close the file; in WAL mode SQLite checkpoints and removes the -wal file on the last close."""
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.close()
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def import_batch(self, batch: ImportBatch) -> None:
+        """Upsert the batch in one transaction; dangling references roll everything back."""
+        try:
+            with self._transaction():
+                self._write(batch)
+                problem = self._dangling(batch)
+                if problem:
+                    raise StoreError(f"import rolled back: {problem}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: import rolled back: {exc}") from exc
+
+    def _write(self, batch: ImportBatch) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO sources VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET name=excluded.name,"
+            " version=excluded.version, date=excluded.date, url=excluded.url, package=excluded.package",
+            [(s.key, s.name, s.version, s.date, s.url, s.package) for s in batch.sources])
+        db.executemany(
+            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(o.id, o.type.value, o.name, o.source, json.dumps(list(o.aliases)), o.description, o.external_id,
+              o.reference, o.confidence, o.tlp.value, json.dumps(dict(o.attrs), sort_keys=True))
+             for o in batch.objects])
+        db.executemany("DELETE FROM names WHERE object_id = ?", [(o.id,) for o in batch.objects])
+        db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", _name_rows(batch.objects))
+        db.executemany(
+            "INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(c.id, c.subject_id, c.relation.value, c.object_id, c.source,
+              c.likelihood.value if c.likelihood else None, c.said, c.date, c.reference, c.title, c.note,
+              c.tlp.value) for c in batch.claims])
+        db.executemany(
+            "INSERT OR REPLACE INTO relationships VALUES (?,?,?,?,?,?,?,?,?)",
+            [(r.id, r.type, r.source_ref, r.target_ref, r.source, r.reference, r.confidence, r.description,
+              r.tlp.value) for r in batch.relationships])
+        db.executemany(
+            "INSERT OR REPLACE INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(i.id, i.kind, i.value, i.pattern, i.source, i.first_seen, i.last_seen, i.confidence, i.reference,
+              i.description, i.tlp.value) for i in batch.indicators])
+
+    def _dangling(self, batch: ImportBatch) -> str | None:
+        """The first claim or relationship of the batch that points at nothing, described."""
+        if not (batch.claims or batch.relationships):
+            return None
+        row = self._db.execute(
+            "SELECT 'claim', id, subject_id FROM claims WHERE subject_id NOT IN (SELECT id FROM objects)"
+            " UNION ALL SELECT 'claim', id, object_id FROM claims WHERE object_id NOT IN (SELECT id FROM objects)"
+            " UNION ALL SELECT 'relationship', id, source_ref FROM relationships WHERE source_ref NOT IN"
+            " (SELECT id FROM objects UNION ALL SELECT id FROM indicators)"
+            " UNION ALL SELECT 'relationship', id, target_ref FROM relationships WHERE target_ref NOT IN"
+            " (SELECT id FROM objects UNION ALL SELECT id FROM indicators) LIMIT 1").fetchone()
+        return f"{row[0]} {row[1]} refers to unknown object {row[2]}" if row else None
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def sources(self) -> list[Source]:
+        """Every source that contributed something."""
+        rows = self._db.execute("SELECT key, name, version, date, url, package FROM sources ORDER BY key")
+        return [Source(*row) for row in rows]
+
+    def get(self, object_id: str) -> KBObject | None:
+        """One object by id, or None."""
+        found = self.objects(ids=[object_id])
+        return found[0] if found else None
+
+    def objects(self, *, type: ObjectType | None = None, source: str | None = None,
+                ids: Collection[str] | None = None) -> list[KBObject]:
+        """Objects, optionally only of one type, one source or the given ids."""
+        where, params = _conditions([("type = ?", type.value if type else None), ("source = ?", source)], ids, "id")
+        rows = self._db.execute(f"SELECT * FROM objects{where} ORDER BY id", params)
+        return [_object(row) for row in rows]
+
+    def names(self) -> list[NameEntry]:
+        """The whole name dictionary: every name of every object."""
+        return self._names("")
+
+    def lookup(self, key: str) -> list[NameEntry]:
+        """Names whose key equals `key`."""
+        return self._names(" WHERE n.key = ?", [key])
+
+    def _names(self, where: str, params: Sequence[Any] = ()) -> list[NameEntry]:
+        rows = self._db.execute(
+            "SELECT n.key, n.name, n.object_id, o.type, o.source, n.is_primary FROM names n"
+            f" JOIN objects o ON o.id = n.object_id{where} ORDER BY n.key, n.object_id, n.name", params)
+        return [NameEntry(key, name, oid, ObjectType(otype), source, bool(primary))
+                for key, name, oid, otype, source, primary in rows]
+
+    def claims(self, *, about: Collection[str] | None = None) -> list[Claim]:
+        """Claims, optionally only those whose subject or object is one of `about`."""
+        if about is None:
+            rows = self._db.execute("SELECT * FROM claims ORDER BY id")
+        else:
+            cond, params = _in("subject_id", about)
+            cond2, _ = _in("object_id", about)
+            rows = self._db.execute(f"SELECT * FROM claims WHERE {cond} OR {cond2} ORDER BY id", params * 2)
+        return [_claim(row) for row in rows]
+
+    def relationships(self, *, from_ids: Collection[str] | None = None, to_ids: Collection[str] | None = None,
+                      type: str | None = None) -> list[Relationship]:
+        """Relationships, optionally only from or to the given ids, of one type."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, ids in (("source_ref", from_ids), ("target_ref", to_ids)):
+            if ids is not None:
+                cond, values = _in(column, ids)
+                conditions.append(cond)
+                params.extend(values)
+        if type is not None:
+            conditions.append("type = ?")
+            params.append(type)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._db.execute(f"SELECT * FROM relationships{where} ORDER BY id", params)
+        return [Relationship(*row[:8], tlp=TLP(row[8])) for row in rows]
+
+    def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
+        """Indicators, optionally of one kind and normalized value."""
+        where, params = _conditions([("kind = ?", kind), ("value = ?", value)], None, "id")
+        rows = self._db.execute(
+            "SELECT id, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description,"
+            f" tlp FROM indicators{where} ORDER BY id", params)
+        return [Indicator(*row[:10], tlp=TLP(row[10])) for row in rows]
+
+    def stats(self) -> list[SourceStats]:
+        """Counts of records per source."""
+        counts: dict[str, dict[str, Any]] = {s.key: {"objects": {}, "claims": 0, "relationships": 0,
+                                                     "indicators": 0} for s in self.sources()}
+        for key, otype, n in self._db.execute("SELECT source, type, count(*) FROM objects GROUP BY 1, 2"):
+            counts[key]["objects"][otype] = n
+        for table in ("claims", "relationships", "indicators"):
+            for key, n in self._db.execute(f"SELECT source, count(*) FROM {table} GROUP BY 1"):
+                counts[key][table] = n
+        return [SourceStats(source=s, **counts[s.key]) for s in self.sources()]
+
+
+class _Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK when the block raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _conditions(pairs: Sequence[tuple[str, Any]], ids: Collection[str] | None, id_column: str
+                ) -> tuple[str, list[Any]]:
+    conditions = [cond for cond, value in pairs if value is not None]
+    params = [value for _, value in pairs if value is not None]
+    if ids is not None:
+        cond, values = _in(id_column, ids)
+        conditions.append(cond)
+        params.extend(values)
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+
+def _name_rows(objects: Iterable[KBObject]) -> list[tuple[str, str, str, int]]:
+    rows = []
+    for obj in objects:
+        for i, name in enumerate((obj.name, *obj.aliases)):
+            key = name_key(name)
+            if key:
+                rows.append((key, name, obj.id, int(i == 0)))
+    return rows
+
+
+def _object(row: Sequence[Any]) -> KBObject:
+    (oid, otype, name, source, aliases, description, external_id, reference, confidence, tlp, attrs) = row
+    return KBObject(id=oid, type=ObjectType(otype), name=name, source=source, aliases=tuple(json.loads(aliases)),
+                    description=description, external_id=external_id, reference=reference,
+                    confidence=confidence, tlp=TLP(tlp), attrs=json.loads(attrs))
+
+
+def _claim(row: Sequence[Any]) -> Claim:
+    (cid, subject_id, relation, object_id, source, likelihood, said, date, reference, title, note, tlp) = row
+    return Claim(id=cid, subject_id=subject_id, relation=Relation(relation), object_id=object_id, source=source,
+                 likelihood=Likelihood(likelihood) if likelihood else None, said=said, date=date,
+                 reference=reference, title=title, note=note, tlp=TLP(tlp))

@@ -1,0 +1,57 @@
+"""The knowledge-base store interface: every backend (SQLite now, PostgreSQL for a team) implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+from heistwatch.model import (
+    Claim,
+    ImportBatch,
+    Indicator,
+    KBObject,
+    NameEntry,
+    ObjectType,
+    Relationship,
+    Source,
+    SourceStats,
+)
+
+
+class KnowledgeStore(Protocol):
+    """A narrow read/write contract; `tests/kb/test_store_contract.py` holds every backend to it."""
+
+    def import_batch(self, batch: ImportBatch) -> None:
+        """Write a batch in one transaction: all of it, or (on any error) none of it."""
+
+    def sources(self) -> list[Source]:
+        """Every source that contributed something."""
+
+    def get(self, object_id: str) -> KBObject | None:
+        """One object by id, or None."""
+
+    def objects(self, *, type: ObjectType | None = None, source: str | None = None,
+                ids: Collection[str] | None = None) -> list[KBObject]:
+        """Objects, optionally only of one type, one source or the given ids."""
+
+    def names(self) -> list[NameEntry]:
+        """The whole name dictionary: every name of every object."""
+
+    def lookup(self, key: str) -> list[NameEntry]:
+        """Names whose key (see `name_key`) equals `key`."""
+
+    def claims(self, *, about: Collection[str] | None = None) -> list[Claim]:
+        """Claims, optionally only those whose subject or object is one of `about`."""
+
+    def relationships(self, *, from_ids: Collection[str] | None = None, to_ids: Collection[str] | None = None,
+                      type: str | None = None) -> list[Relationship]:
+        """Relationships, optionally only from or to the given ids, of one type."""
+
+    def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
+        """Indicators, optionally of one kind and normalized value."""
+
+    def stats(self) -> list[SourceStats]:
+        """Counts of records per source."""
+
+    def close(self) -> None:
+        """Release the store's resources."""
