@@ -8,7 +8,14 @@ from heistwatch.errors import (
     StixImportError,
     StoreError,
 )
-from heistwatch.kb import KnowledgeStore, NameIndex, Resolution, SQLiteStore, build_knowledge_base, resolve_name
+from heistwatch.kb import (
+    KnowledgeStore,
+    NameIndex,
+    Resolution,
+    SQLiteStore,
+    build_knowledge_base,
+    resolve_name,
+)
 
 __version__ = "0.1.0"
 

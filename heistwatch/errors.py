@@ -1,11 +1,11 @@
 """Errors raised by heistwatch; callers catch at the level they need.
 
-    HeistwatchError
-    ├── InputError            bad input: names the input, where in it, and the problem
-    │   ├── ClaimsFileError   a malformed claims pack file (path, line)
-    │   └── StixImportError   a malformed STIX bundle (path, object id)
-    ├── StoreError            the knowledge base cannot be opened or written
-    └── NotFoundError         a name or id the knowledge base does not know
+HeistwatchError
+├── InputError            bad input: names the input, where in it, and the problem
+│   ├── ClaimsFileError   a malformed claims pack file (path, line)
+│   └── StixImportError   a malformed STIX bundle (path, object id)
+├── StoreError            the knowledge base cannot be opened or written
+└── NotFoundError         a name or id the knowledge base does not know
 """
 
 from __future__ import annotations

@@ -12,8 +12,12 @@ from heistwatch.demo import CASE_NAMES, run_demo
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the outputs (default: a new temporary folder).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the outputs (default: a new temporary folder).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(out: Path | None, as_json: bool) -> None:
     """Build the knowledge base, resolve the case's names across sources, and write the outputs."""
@@ -21,18 +25,29 @@ def demo(out: Path | None, as_json: bool) -> None:
     click.echo(f"building the knowledge base in {folder} ...", err=True)
     result = run_demo(folder)
     if as_json:
-        echo_json({"out": str(result.out), "build_seconds": round(result.build.seconds, 2),
-                   "records": result.build.records, "files": {k: str(v) for k, v in result.files.items()},
-                   "disagreements": result.disagreements, "stix_valid": result.stix_valid,
-                   "stix_errors": result.stix_errors})
+        echo_json(
+            {
+                "out": str(result.out),
+                "build_seconds": round(result.build.seconds, 2),
+                "records": result.build.records,
+                "files": {k: str(v) for k, v in result.files.items()},
+                "disagreements": result.disagreements,
+                "stix_valid": result.stix_valid,
+                "stix_errors": result.stix_errors,
+            }
+        )
         return
-    click.echo(f"knowledge base built in {result.build.seconds:.1f} s: "
-               + ", ".join(f"{k} {v}" for k, v in result.build.records.items()))
+    click.echo(
+        f"knowledge base built in {result.build.seconds:.1f} s: "
+        + ", ".join(f"{k} {v}" for k, v in result.build.records.items())
+    )
     click.echo(f"\nThe case's names across sources ({len(CASE_NAMES)} names):")
     for name, disagreements in result.disagreements.items():
         click.echo(f"  {name:<20} " + ("; ".join(disagreements) if disagreements else "sources agree"))
-    click.echo(f"\nSTIX 2.1 bundle {'valid' if result.stix_valid else 'INVALID'} under stix2-validator"
-               + (f": {result.stix_errors[:3]}" if result.stix_errors else ""))
+    click.echo(
+        f"\nSTIX 2.1 bundle {'valid' if result.stix_valid else 'INVALID'} under stix2-validator"
+        + (f": {result.stix_errors[:3]}" if result.stix_errors else "")
+    )
     click.echo("\nOutputs:")
     for label, path in result.files.items():
         click.echo(f"  {label:<16} {path}")

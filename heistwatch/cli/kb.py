@@ -25,11 +25,19 @@ def build(ctx: click.Context, as_json: bool) -> None:
     """Build the knowledge base from the packaged open data and the claims pack (atomic swap)."""
     report = build_knowledge_base(ctx.obj["kb"], progress=lambda m: click.echo(m, err=True))
     if as_json:
-        echo_json({"path": str(report.path), "seconds": round(report.seconds, 3), "records": report.records,
-                   "unresolved_links": report.unresolved_links})
+        echo_json(
+            {
+                "path": str(report.path),
+                "seconds": round(report.seconds, 3),
+                "records": report.records,
+                "unresolved_links": report.unresolved_links,
+            }
+        )
     else:
-        click.echo(f"built {report.path} in {report.seconds:.1f} s: "
-                   + ", ".join(f"{k} {v}" for k, v in report.records.items()))
+        click.echo(
+            f"built {report.path} in {report.seconds:.1f} s: "
+            + ", ".join(f"{k} {v}" for k, v in report.records.items())
+        )
 
 
 @kb.command()
@@ -43,8 +51,18 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        echo_json([{"source": vars(s.source), "objects": dict(s.objects), "claims": s.claims,
-                    "relationships": s.relationships, "indicators": s.indicators} for s in rows])
+        echo_json(
+            [
+                {
+                    "source": vars(s.source),
+                    "objects": dict(s.objects),
+                    "claims": s.claims,
+                    "relationships": s.relationships,
+                    "indicators": s.indicators,
+                }
+                for s in rows
+            ]
+        )
     else:
         click.echo(render_stats(rows))
 

@@ -39,8 +39,13 @@ def open_kb_path(ctx: click.Context) -> Path:
 
 
 @click.group()
-@click.option("--kb", "kb", type=click.Path(path_type=Path), default=None,
-              help="Knowledge base file (default: $HEISTWATCH_KB or ~/.local/share/heistwatch/kb.sqlite).")
+@click.option(
+    "--kb",
+    "kb",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Knowledge base file (default: $HEISTWATCH_KB or ~/.local/share/heistwatch/kb.sqlite).",
+)
 @click.version_option(package_name="heistwatch")
 @click.pass_context
 def cli(ctx: click.Context, kb: Path | None) -> None:
@@ -61,6 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except HeistwatchError as exc:
         click.echo(f"heistwatch: error: {exc}", err=True)
-        code = (Exit.NOT_FOUND if isinstance(exc, NotFoundError) else Exit.BAD_INPUT if isinstance(exc, InputError)
-                else Exit.STORE if isinstance(exc, StoreError) else Exit.FAILED)
+        code = (
+            Exit.NOT_FOUND
+            if isinstance(exc, NotFoundError)
+            else Exit.BAD_INPUT
+            if isinstance(exc, InputError)
+            else Exit.STORE
+            if isinstance(exc, StoreError)
+            else Exit.FAILED
+        )
         sys.exit(code)

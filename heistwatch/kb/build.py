@@ -6,9 +6,9 @@ import contextlib
 import os
 import sqlite3
 import time
-from importlib import metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import metadata
 from importlib.abc import Traversable
 from pathlib import Path
 
@@ -31,8 +31,9 @@ class BuildReport:
     unresolved_links: int
 
 
-def build_knowledge_base(path: Path, *, claims_files: Iterable[Traversable | Path] | None = None,
-                         progress: Progress | None = None) -> BuildReport:
+def build_knowledge_base(
+    path: Path, *, claims_files: Iterable[Traversable | Path] | None = None, progress: Progress | None = None
+) -> BuildReport:
     """Build into a temporary file beside `path`, then swap it in; a failed build leaves `path` as it was."""
     started = time.perf_counter()
     say = progress or (lambda _message: None)
@@ -50,8 +51,10 @@ def build_knowledge_base(path: Path, *, claims_files: Iterable[Traversable | Pat
             galaxy = load_misp_galaxies({o.id for o in attack.objects})
             _write(store, "misp-galaxy", galaxy.batch, records)
             say("loading the claims pack")
-            claims = load_claims(packaged_claims() if claims_files is None else claims_files,
-                                 pack_version=metadata.version("heistwatch"))
+            claims = load_claims(
+                packaged_claims() if claims_files is None else claims_files,
+                pack_version=metadata.version("heistwatch"),
+            )
             _write(store, "claims-pack", claims, records)
         finally:
             store.close()
@@ -60,8 +63,12 @@ def build_knowledge_base(path: Path, *, claims_files: Iterable[Traversable | Pat
     except BaseException:
         _remove(temporary)
         raise
-    return BuildReport(path=path, seconds=time.perf_counter() - started, records=records,
-                       unresolved_links=galaxy.unresolved_links)
+    return BuildReport(
+        path=path,
+        seconds=time.perf_counter() - started,
+        records=records,
+        unresolved_links=galaxy.unresolved_links,
+    )
 
 
 def _write(store: SQLiteStore, label: str, batch: ImportBatch, records: dict[str, int]) -> None:

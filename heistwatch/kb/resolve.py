@@ -50,7 +50,7 @@ class LevelView:
 
     @property
     def agreement(self) -> str:
-        """"agree" (one label), "disagree" (several) or "unknown" (no source says)."""
+        """ "agree" (one label), "disagree" (several) or "unknown" (no source says)."""
         return "unknown" if not self.values else "agree" if len(self.values) == 1 else "disagree"
 
 
@@ -122,8 +122,9 @@ class Resolver:
         matched = {o.id: o for o in self.store.objects(ids={e.object_id for e in entries})}
         claims = self.store.claims(about=matched)
         ends = self._objects({c.subject_id for c in claims} | {c.object_id for c in claims}) | matched
-        statements = [self._listing(e, matched[e.object_id]) for e in entries
-                      if matched[e.object_id].source != PACK_SOURCE]
+        statements = [
+            self._listing(e, matched[e.object_id]) for e in entries if matched[e.object_id].source != PACK_SOURCE
+        ]
         statements += [self._claim(c, ends) for c in claims]
         aliases, alias_ids = self._aliases(matched, claims, ends)
         group = self._group(entries, matched, claims, ends)
@@ -131,11 +132,19 @@ class Resolver:
         if group:  # the name's own group is not its umbrella
             umbrella.pop(max(group, key=lambda label: len(group[label])), None)
         country = self._country(set(matched) | alias_ids | self._label_ids(group) | umbrella_ids)
-        techniques, software = self._usage([o for o in matched.values() if o.type in _ACTORS + (
-            ObjectType.CAMPAIGN,)])
-        return Resolution(query=name, matches=[_summary(o) for o in matched.values()], statements=statements,
-                          aliases=LevelView(aliases), group=LevelView(group), umbrella=LevelView(umbrella), country=LevelView(country),
-                          techniques=techniques, software=software)
+        actors = [o for o in matched.values() if o.type in (*_ACTORS, ObjectType.CAMPAIGN)]
+        techniques, software = self._usage(actors)
+        return Resolution(
+            query=name,
+            matches=[_summary(o) for o in matched.values()],
+            statements=statements,
+            aliases=LevelView(aliases),
+            group=LevelView(group),
+            umbrella=LevelView(umbrella),
+            country=LevelView(country),
+            techniques=techniques,
+            software=software,
+        )
 
     # -- statements ---------------------------------------------------------------------------------
 
@@ -146,20 +155,35 @@ class Resolver:
         return f"{source.name} {source.version}" if source.version else source.name
 
     def _listing(self, entry: Any, obj: KBObject) -> Statement:
-        return Statement(source=obj.source, source_name=self._source_name(obj.source), subject=entry.name,
-                         relation="name-of" if entry.primary else "alias-of", object=self.display(obj),
-                         object_type=obj.type.value, reference=obj.reference)
+        return Statement(
+            source=obj.source,
+            source_name=self._source_name(obj.source),
+            subject=entry.name,
+            relation="name-of" if entry.primary else "alias-of",
+            object=self.display(obj),
+            object_type=obj.type.value,
+            reference=obj.reference,
+        )
 
     def _claim(self, claim: Claim, ends: dict[str, KBObject]) -> Statement:
         subject, target = ends[claim.subject_id], ends[claim.object_id]
-        return Statement(source=claim.source, source_name=self._source_name(claim.source),
-                         subject=self.display(subject), relation=claim.relation.value, object=self.display(target),
-                         object_type=target.type.value,
-                         likelihood=claim.likelihood.words if claim.likelihood else None, said=claim.said,
-                         date=claim.date, reference=claim.reference, title=claim.title, note=claim.note)
+        return Statement(
+            source=claim.source,
+            source_name=self._source_name(claim.source),
+            subject=self.display(subject),
+            relation=claim.relation.value,
+            object=self.display(target),
+            object_type=target.type.value,
+            likelihood=claim.likelihood.words if claim.likelihood else None,
+            said=claim.said,
+            date=claim.date,
+            reference=claim.reference,
+            title=claim.title,
+            note=claim.note,
+        )
 
     def display(self, obj: KBObject) -> str:
-        """The name as the source wrote it, with its ATT&CK group where that differs ("Sapphire Sleet [APT38 (G0082)]")."""
+        """The name as the source wrote it, and its ATT&CK group where that differs."""
         label = self.label(obj)
         return label if label.startswith(obj.name) else f"{obj.name} [{label}]"
 
@@ -178,8 +202,13 @@ class Resolver:
     def _objects(self, ids: Iterable[str]) -> dict[str, KBObject]:
         return {o.id: o for o in self.store.objects(ids=set(ids))}
 
-    def _group(self, entries: Iterable[Any], matched: dict[str, KBObject], claims: list[Claim],
-               ends: dict[str, KBObject]) -> dict[str, list[str]]:
+    def _group(
+        self,
+        entries: Iterable[Any],
+        matched: dict[str, KBObject],
+        claims: list[Claim],
+        ends: dict[str, KBObject],
+    ) -> dict[str, list[str]]:
         votes: dict[str, list[str]] = defaultdict(list)
         for entry in entries:
             obj = matched[entry.object_id]
@@ -191,8 +220,12 @@ class Resolver:
                 other = target if claim.subject_id in matched else subject
                 if self.label(other) != other.name:  # names an ATT&CK group
                     _vote(votes, self.label(other), claim.source)
-            elif (claim.relation is Relation.ATTRIBUTED_TO and claim.subject_id in matched
-                  and subject.type not in _ACTORS and target.type in _ACTORS):
+            elif (
+                claim.relation is Relation.ATTRIBUTED_TO
+                and claim.subject_id in matched
+                and subject.type not in _ACTORS
+                and target.type in _ACTORS
+            ):
                 _vote(votes, self.label(target), claim.source)
         return dict(votes)
 
@@ -204,8 +237,9 @@ class Resolver:
             ids |= {e.object_id for e in self.index.lookup(name) if e.object_type in types}
         return ids
 
-    def _aliases(self, matched: dict[str, KBObject], claims: list[Claim], ends: dict[str, KBObject]
-                 ) -> tuple[dict[str, list[str]], set[str]]:
+    def _aliases(
+        self, matched: dict[str, KBObject], claims: list[Claim], ends: dict[str, KBObject]
+    ) -> tuple[dict[str, list[str]], set[str]]:
         """Other names sources say are the same actor (same-as claims), and those names' records."""
         votes: dict[str, list[str]] = defaultdict(list)
         for claim in claims:
@@ -221,8 +255,11 @@ class Resolver:
         frontier = set(start)
         seen = set(frontier)
         for _ in range(_UMBRELLA_DEPTH):
-            parents = [c for c in self.store.claims(about=frontier) if c.subject_id in frontier
-                       and c.relation in (Relation.SUBGROUP_OF, Relation.ATTRIBUTED_TO)]
+            parents = [
+                c
+                for c in self.store.claims(about=frontier)
+                if c.subject_id in frontier and c.relation in (Relation.SUBGROUP_OF, Relation.ATTRIBUTED_TO)
+            ]
             targets = self._objects(c.object_id for c in parents)
             labels = set()
             for claim in parents:
@@ -242,8 +279,9 @@ class Resolver:
         for obj in self._objects(ids).values():
             for code in _countries(obj):
                 _vote(votes, code, obj.source)
-        claims = [c for c in self.store.claims(about=ids) if c.subject_id in ids
-                  and c.relation is Relation.ATTRIBUTED_TO]
+        claims = [
+            c for c in self.store.claims(about=ids) if c.subject_id in ids and c.relation is Relation.ATTRIBUTED_TO
+        ]
         targets = self._objects(c.object_id for c in claims)
         for claim in claims:
             if targets[claim.object_id].type is ObjectType.LOCATION:
@@ -265,8 +303,10 @@ class Resolver:
             if rel.source not in usage.sources:
                 usage.sources.append(rel.source)
         ordered = sorted(found.values(), key=lambda u: (u.external_id or "", u.name))
-        return ([u for u in ordered if u.type == ObjectType.ATTACK_PATTERN.value],
-                [u for u in ordered if u.type in (ObjectType.MALWARE.value, ObjectType.TOOL.value)])
+        return (
+            [u for u in ordered if u.type == ObjectType.ATTACK_PATTERN.value],
+            [u for u in ordered if u.type in (ObjectType.MALWARE.value, ObjectType.TOOL.value)],
+        )
 
 
 def resolve_name(store: KnowledgeStore, name: str) -> Resolution:
@@ -286,5 +326,12 @@ def _countries(obj: KBObject) -> list[str]:
 
 
 def _summary(obj: KBObject) -> dict[str, Any]:
-    return {"id": obj.id, "type": obj.type.value, "name": obj.name, "source": obj.source,
-            "external_id": obj.external_id, "aliases": list(obj.aliases), "reference": obj.reference}
+    return {
+        "id": obj.id,
+        "type": obj.type.value,
+        "name": obj.name,
+        "source": obj.source,
+        "external_id": obj.external_id,
+        "aliases": list(obj.aliases),
+        "reference": obj.reference,
+    }

@@ -30,8 +30,11 @@ from heistwatch.model import (
 def _migrations() -> list[tuple[int, str]]:
     """(version, SQL) of every migration shipped with the package, in order."""
     folder = resources.files("heistwatch.kb") / "migrations"
-    found = [(int(f.name.split("_", 1)[0]), f.read_text(encoding="utf-8"))
-             for f in folder.iterdir() if f.name.endswith(".sql")]
+    found = [
+        (int(f.name.split("_", 1)[0]), f.read_text(encoding="utf-8"))
+        for f in folder.iterdir()
+        if f.name.endswith(".sql")
+    ]
     return sorted(found)
 
 
@@ -103,27 +106,85 @@ class SQLiteStore:
         db.executemany(
             "INSERT INTO sources VALUES (?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET name=excluded.name,"
             " version=excluded.version, date=excluded.date, url=excluded.url, package=excluded.package",
-            [(s.key, s.name, s.version, s.date, s.url, s.package) for s in batch.sources])
+            [(s.key, s.name, s.version, s.date, s.url, s.package) for s in batch.sources],
+        )
         db.executemany(
             "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [(o.id, o.type.value, o.name, o.source, json.dumps(list(o.aliases)), o.description, o.external_id,
-              o.reference, o.confidence, o.tlp.value, json.dumps(dict(o.attrs), sort_keys=True))
-             for o in batch.objects])
+            [
+                (
+                    o.id,
+                    o.type.value,
+                    o.name,
+                    o.source,
+                    json.dumps(list(o.aliases)),
+                    o.description,
+                    o.external_id,
+                    o.reference,
+                    o.confidence,
+                    o.tlp.value,
+                    json.dumps(dict(o.attrs), sort_keys=True),
+                )
+                for o in batch.objects
+            ],
+        )
         db.executemany("DELETE FROM names WHERE object_id = ?", [(o.id,) for o in batch.objects])
         db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", _name_rows(batch.objects))
         db.executemany(
             "INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(c.id, c.subject_id, c.relation.value, c.object_id, c.source,
-              c.likelihood.value if c.likelihood else None, c.said, c.date, c.reference, c.title, c.note,
-              c.tlp.value) for c in batch.claims])
+            [
+                (
+                    c.id,
+                    c.subject_id,
+                    c.relation.value,
+                    c.object_id,
+                    c.source,
+                    c.likelihood.value if c.likelihood else None,
+                    c.said,
+                    c.date,
+                    c.reference,
+                    c.title,
+                    c.note,
+                    c.tlp.value,
+                )
+                for c in batch.claims
+            ],
+        )
         db.executemany(
             "INSERT OR REPLACE INTO relationships VALUES (?,?,?,?,?,?,?,?,?)",
-            [(r.id, r.type, r.source_ref, r.target_ref, r.source, r.reference, r.confidence, r.description,
-              r.tlp.value) for r in batch.relationships])
+            [
+                (
+                    r.id,
+                    r.type,
+                    r.source_ref,
+                    r.target_ref,
+                    r.source,
+                    r.reference,
+                    r.confidence,
+                    r.description,
+                    r.tlp.value,
+                )
+                for r in batch.relationships
+            ],
+        )
         db.executemany(
             "INSERT OR REPLACE INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [(i.id, i.kind, i.value, i.pattern, i.source, i.first_seen, i.last_seen, i.confidence, i.reference,
-              i.description, i.tlp.value) for i in batch.indicators])
+            [
+                (
+                    i.id,
+                    i.kind,
+                    i.value,
+                    i.pattern,
+                    i.source,
+                    i.first_seen,
+                    i.last_seen,
+                    i.confidence,
+                    i.reference,
+                    i.description,
+                    i.tlp.value,
+                )
+                for i in batch.indicators
+            ],
+        )
 
     def _dangling(self, batch: ImportBatch) -> str | None:
         """The first claim or relationship of the batch that points at nothing, described."""
@@ -135,7 +196,8 @@ class SQLiteStore:
             " UNION ALL SELECT 'relationship', id, source_ref FROM relationships WHERE source_ref NOT IN"
             " (SELECT id FROM objects UNION ALL SELECT id FROM indicators)"
             " UNION ALL SELECT 'relationship', id, target_ref FROM relationships WHERE target_ref NOT IN"
-            " (SELECT id FROM objects UNION ALL SELECT id FROM indicators) LIMIT 1").fetchone()
+            " (SELECT id FROM objects UNION ALL SELECT id FROM indicators) LIMIT 1"
+        ).fetchone()
         return f"{row[0]} {row[1]} refers to unknown object {row[2]}" if row else None
 
     # -- reading --------------------------------------------------------------------------------------
@@ -150,8 +212,9 @@ class SQLiteStore:
         found = self.objects(ids=[object_id])
         return found[0] if found else None
 
-    def objects(self, *, type: ObjectType | None = None, source: str | None = None,
-                ids: Collection[str] | None = None) -> list[KBObject]:
+    def objects(
+        self, *, type: ObjectType | None = None, source: str | None = None, ids: Collection[str] | None = None
+    ) -> list[KBObject]:
         """Objects, optionally only of one type, one source or the given ids."""
         where, params = _conditions([("type = ?", type.value if type else None), ("source = ?", source)], ids, "id")
         rows = self._db.execute(f"SELECT * FROM objects{where} ORDER BY id", params)
@@ -168,9 +231,13 @@ class SQLiteStore:
     def _names(self, where: str, params: Sequence[Any] = ()) -> list[NameEntry]:
         rows = self._db.execute(
             "SELECT n.key, n.name, n.object_id, o.type, o.source, n.is_primary FROM names n"
-            f" JOIN objects o ON o.id = n.object_id{where} ORDER BY n.key, n.object_id, n.name", params)
-        return [NameEntry(key, name, oid, ObjectType(otype), source, bool(primary))
-                for key, name, oid, otype, source, primary in rows]
+            f" JOIN objects o ON o.id = n.object_id{where} ORDER BY n.key, n.object_id, n.name",
+            params,
+        )
+        return [
+            NameEntry(key, name, oid, ObjectType(otype), source, bool(primary))
+            for key, name, oid, otype, source, primary in rows
+        ]
 
     def claims(self, *, about: Collection[str] | None = None) -> list[Claim]:
         """Claims, optionally only those whose subject or object is one of `about`."""
@@ -182,8 +249,13 @@ class SQLiteStore:
             rows = self._db.execute(f"SELECT * FROM claims WHERE {cond} OR {cond2} ORDER BY id", params * 2)
         return [_claim(row) for row in rows]
 
-    def relationships(self, *, from_ids: Collection[str] | None = None, to_ids: Collection[str] | None = None,
-                      type: str | None = None) -> list[Relationship]:
+    def relationships(
+        self,
+        *,
+        from_ids: Collection[str] | None = None,
+        to_ids: Collection[str] | None = None,
+        type: str | None = None,
+    ) -> list[Relationship]:
         """Relationships, optionally only from or to the given ids, of one type."""
         conditions: list[str] = []
         params: list[Any] = []
@@ -197,20 +269,23 @@ class SQLiteStore:
             params.append(type)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._db.execute(f"SELECT * FROM relationships{where} ORDER BY id", params)
-        return [Relationship(*row[:8], tlp=TLP(row[8])) for row in rows]
+        return [_relationship(row) for row in rows]
 
     def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
         """Indicators, optionally of one kind and normalized value."""
         where, params = _conditions([("kind = ?", kind), ("value = ?", value)], None, "id")
         rows = self._db.execute(
             "SELECT id, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description,"
-            f" tlp FROM indicators{where} ORDER BY id", params)
-        return [Indicator(*row[:10], tlp=TLP(row[10])) for row in rows]
+            f" tlp FROM indicators{where} ORDER BY id",
+            params,
+        )
+        return [_indicator(row) for row in rows]
 
     def stats(self) -> list[SourceStats]:
         """Counts of records per source."""
-        counts: dict[str, dict[str, Any]] = {s.key: {"objects": {}, "claims": 0, "relationships": 0,
-                                                     "indicators": 0} for s in self.sources()}
+        counts: dict[str, dict[str, Any]] = {
+            s.key: {"objects": {}, "claims": 0, "relationships": 0, "indicators": 0} for s in self.sources()
+        }
         for key, otype, n in self._db.execute("SELECT source, type, count(*) FROM objects GROUP BY 1, 2"):
             counts[key]["objects"][otype] = n
         for table in ("claims", "relationships", "indicators"):
@@ -232,8 +307,7 @@ class _Transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-def _conditions(pairs: Sequence[tuple[str, Any]], ids: Collection[str] | None, id_column: str
-                ) -> tuple[str, list[Any]]:
+def _conditions(pairs: Sequence[tuple[str, Any]], ids: Collection[str] | None, id_column: str) -> tuple[str, list[Any]]:
     conditions = [cond for cond, value in pairs if value is not None]
     params = [value for _, value in pairs if value is not None]
     if ids is not None:
@@ -255,13 +329,66 @@ def _name_rows(objects: Iterable[KBObject]) -> list[tuple[str, str, str, int]]:
 
 def _object(row: Sequence[Any]) -> KBObject:
     (oid, otype, name, source, aliases, description, external_id, reference, confidence, tlp, attrs) = row
-    return KBObject(id=oid, type=ObjectType(otype), name=name, source=source, aliases=tuple(json.loads(aliases)),
-                    description=description, external_id=external_id, reference=reference,
-                    confidence=confidence, tlp=TLP(tlp), attrs=json.loads(attrs))
+    return KBObject(
+        id=oid,
+        type=ObjectType(otype),
+        name=name,
+        source=source,
+        aliases=tuple(json.loads(aliases)),
+        description=description,
+        external_id=external_id,
+        reference=reference,
+        confidence=confidence,
+        tlp=TLP(tlp),
+        attrs=json.loads(attrs),
+    )
 
 
 def _claim(row: Sequence[Any]) -> Claim:
     (cid, subject_id, relation, object_id, source, likelihood, said, date, reference, title, note, tlp) = row
-    return Claim(id=cid, subject_id=subject_id, relation=Relation(relation), object_id=object_id, source=source,
-                 likelihood=Likelihood(likelihood) if likelihood else None, said=said, date=date,
-                 reference=reference, title=title, note=note, tlp=TLP(tlp))
+    return Claim(
+        id=cid,
+        subject_id=subject_id,
+        relation=Relation(relation),
+        object_id=object_id,
+        source=source,
+        likelihood=Likelihood(likelihood) if likelihood else None,
+        said=said,
+        date=date,
+        reference=reference,
+        title=title,
+        note=note,
+        tlp=TLP(tlp),
+    )
+
+
+def _relationship(row: Sequence[Any]) -> Relationship:
+    (rid, rtype, source_ref, target_ref, source, reference, confidence, description, tlp) = row
+    return Relationship(
+        id=rid,
+        type=rtype,
+        source_ref=source_ref,
+        target_ref=target_ref,
+        source=source,
+        reference=reference,
+        confidence=confidence,
+        description=description,
+        tlp=TLP(tlp),
+    )
+
+
+def _indicator(row: Sequence[Any]) -> Indicator:
+    (iid, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description, tlp) = row
+    return Indicator(
+        id=iid,
+        kind=kind,
+        value=value,
+        source=source,
+        pattern=pattern,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        confidence=confidence,
+        reference=reference,
+        description=description,
+        tlp=TLP(tlp),
+    )

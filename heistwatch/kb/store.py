@@ -30,8 +30,9 @@ class KnowledgeStore(Protocol):
     def get(self, object_id: str) -> KBObject | None:
         """One object by id, or None."""
 
-    def objects(self, *, type: ObjectType | None = None, source: str | None = None,
-                ids: Collection[str] | None = None) -> list[KBObject]:
+    def objects(
+        self, *, type: ObjectType | None = None, source: str | None = None, ids: Collection[str] | None = None
+    ) -> list[KBObject]:
         """Objects, optionally only of one type, one source or the given ids."""
 
     def names(self) -> list[NameEntry]:
@@ -43,8 +44,13 @@ class KnowledgeStore(Protocol):
     def claims(self, *, about: Collection[str] | None = None) -> list[Claim]:
         """Claims, optionally only those whose subject or object is one of `about`."""
 
-    def relationships(self, *, from_ids: Collection[str] | None = None, to_ids: Collection[str] | None = None,
-                      type: str | None = None) -> list[Relationship]:
+    def relationships(
+        self,
+        *,
+        from_ids: Collection[str] | None = None,
+        to_ids: Collection[str] | None = None,
+        type: str | None = None,
+    ) -> list[Relationship]:
         """Relationships, optionally only from or to the given ids, of one type."""
 
     def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:

@@ -23,8 +23,11 @@ def _domain(value: str) -> str:
 
 
 def _ip(value: str) -> str:
-    return str(ipaddress.ip_network(value.strip(), strict=False)) if "/" in value else str(
-        ipaddress.ip_address(value.strip()))
+    return (
+        str(ipaddress.ip_network(value.strip(), strict=False))
+        if "/" in value
+        else str(ipaddress.ip_address(value.strip()))
+    )
 
 
 def _url(value: str) -> str:
@@ -50,6 +53,7 @@ def _hash(kind: str) -> Callable[[str], str]:
         if len(digest) != _HEX[kind] or not re.fullmatch(r"[0-9a-f]+", digest):
             raise ValueError(f"not a {kind.upper()} digest")
         return digest
+
     return normalize
 
 
@@ -108,11 +112,30 @@ def stix_pattern(kind: str, value: str) -> str:
     return f"[{KINDS[kind][1]} = '{escaped}']"
 
 
-def make_indicator(kind: str, value: str, *, source: str, tlp: TLP = TLP.CLEAR, confidence: int | None = None,
-                   first_seen: str | None = None, last_seen: str | None = None,
-                   reference: str | None = None, description: str = "") -> Indicator:
+def make_indicator(
+    kind: str,
+    value: str,
+    *,
+    source: str,
+    tlp: TLP = TLP.CLEAR,
+    confidence: int | None = None,
+    first_seen: str | None = None,
+    last_seen: str | None = None,
+    reference: str | None = None,
+    description: str = "",
+) -> Indicator:
     """An indicator with a normalized value, its pattern and a deterministic id (source, kind, value)."""
     normalized = normalize_indicator(kind, value)
-    return Indicator(id=derive_id("indicator", source, kind, normalized), kind=kind, value=normalized, source=source,
-                     pattern=stix_pattern(kind, normalized), first_seen=first_seen, last_seen=last_seen,
-                     confidence=confidence, reference=reference, description=description, tlp=tlp)
+    return Indicator(
+        id=derive_id("indicator", source, kind, normalized),
+        kind=kind,
+        value=normalized,
+        source=source,
+        pattern=stix_pattern(kind, normalized),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        confidence=confidence,
+        reference=reference,
+        description=description,
+        tlp=tlp,
+    )

@@ -86,8 +86,14 @@ def likelihood_from_confidence(confidence: int) -> Likelihood:
     """The term whose STIX confidence band (DNI scale) holds `confidence` (0-100)."""
     if not 0 <= confidence <= 100:
         raise ValueError(f"confidence must be 0-100, not {confidence}")
-    bands = [(9, Likelihood.ALMOST_NO_CHANCE), (19, Likelihood.VERY_UNLIKELY), (39, Likelihood.UNLIKELY),
-             (59, Likelihood.ROUGHLY_EVEN_CHANCE), (79, Likelihood.LIKELY), (89, Likelihood.VERY_LIKELY)]
+    bands = [
+        (9, Likelihood.ALMOST_NO_CHANCE),
+        (19, Likelihood.VERY_UNLIKELY),
+        (39, Likelihood.UNLIKELY),
+        (59, Likelihood.ROUGHLY_EVEN_CHANCE),
+        (79, Likelihood.LIKELY),
+        (89, Likelihood.VERY_LIKELY),
+    ]
     for upper, term in bands:
         if confidence <= upper:
             return term

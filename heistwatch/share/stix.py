@@ -52,21 +52,34 @@ def identity_id(source_key: str) -> str:
     return derive_id("identity", source_key)
 
 
-def export_bundle(store: KnowledgeStore, *, ids: Iterable[str] | None = None,
-                  now: datetime.datetime | None = None) -> dict[str, Any]:
+def export_bundle(
+    store: KnowledgeStore, *, ids: Iterable[str] | None = None, now: datetime.datetime | None = None
+) -> dict[str, Any]:
     """The knowledge base (or the objects `ids` and the claims and relationships among them) as a bundle."""
     stamp = _timestamp(now or datetime.datetime.now(datetime.UTC))
     wanted = None if ids is None else set(ids)
     objects = store.objects(ids=wanted) if wanted is not None else store.objects()
     kept = {o.id for o in objects}
-    claims = [c for c in store.claims(about=kept if wanted is not None else None)
-              if c.subject_id in kept and c.object_id in kept]
+    claims = [
+        c
+        for c in store.claims(about=kept if wanted is not None else None)
+        if c.subject_id in kept and c.object_id in kept
+    ]
     indicators = store.indicators() if wanted is None else [i for i in store.indicators() if i.id in wanted]
     kept |= {i.id for i in indicators}
-    relationships = [r for r in store.relationships(from_ids=kept if wanted is not None else None)
-                     if r.source_ref in kept and r.target_ref in kept]
-    used_sources = {r.source for r in (*objects, *claims, *relationships, *indicators)}
-    tlps = {r.tlp for r in (*objects, *claims, *relationships, *indicators)}
+    relationships = [
+        r
+        for r in store.relationships(from_ids=kept if wanted is not None else None)
+        if r.source_ref in kept and r.target_ref in kept
+    ]
+    records: list[KBObject | Claim | Relationship | Indicator] = [
+        *objects,
+        *claims,
+        *relationships,
+        *indicators,
+    ]
+    used_sources = {r.source for r in records}
+    tlps = {r.tlp for r in records}
     out: list[dict[str, Any]] = [_marking(t) for t in sorted(tlps, key=list(TLP).index)]
     out += [_identity(s, stamp) for s in store.sources() if s.key in used_sources]
     out += [_sdo(o, stamp) for o in objects]
@@ -76,26 +89,43 @@ def export_bundle(store: KnowledgeStore, *, ids: Iterable[str] | None = None,
     return {"type": "bundle", "id": derive_id("bundle", stamp, *sorted(kept)), "objects": out}
 
 
-def _common(stix_type: str, oid: str, source: str, stamp: str, tlp: TLP, confidence: int | None
-            ) -> dict[str, Any]:
-    sdo: dict[str, Any] = {"type": stix_type, "spec_version": "2.1", "id": oid, "created": stamp,
-                           "modified": stamp, "created_by_ref": identity_id(source),
-                           "object_marking_refs": [tlp.stix_marking_id]}
+def _common(stix_type: str, oid: str, source: str, stamp: str, tlp: TLP, confidence: int | None) -> dict[str, Any]:
+    sdo: dict[str, Any] = {
+        "type": stix_type,
+        "spec_version": "2.1",
+        "id": oid,
+        "created": stamp,
+        "modified": stamp,
+        "created_by_ref": identity_id(source),
+        "object_marking_refs": [tlp.stix_marking_id],
+    }
     if confidence is not None:
         sdo["confidence"] = confidence
     return sdo
 
 
 def _marking(tlp: TLP) -> dict[str, Any]:
-    return {"type": "marking-definition", "spec_version": "2.1", "id": tlp.stix_marking_id,
-            "created": "2022-10-01T00:00:00.000Z", "name": tlp.label,
-            "extensions": {_TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": tlp.value}}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": tlp.stix_marking_id,
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": tlp.label,
+        "extensions": {_TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": tlp.value}},
+    }
 
 
 def _identity(source: Source, stamp: str) -> dict[str, Any]:
-    return {"type": "identity", "spec_version": "2.1", "id": identity_id(source.key), "created": stamp,
-            "modified": stamp, "name": source.name, "identity_class": "organization",
-            "x_heistwatch_source": {k: v for k, v in vars(source).items() if v is not None}}
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id(source.key),
+        "created": stamp,
+        "modified": stamp,
+        "name": source.name,
+        "identity_class": "organization",
+        "x_heistwatch_source": {k: v for k, v in vars(source).items() if v is not None},
+    }
 
 
 def _sdo(obj: KBObject, stamp: str) -> dict[str, Any]:
@@ -123,11 +153,23 @@ def _claim_sro(claim: Claim, stamp: str) -> dict[str, Any]:
     if claim.note:
         sro["description"] = claim.note
     if claim.reference:
-        sro["external_references"] = [{"source_name": claim.source, "url": claim.reference,
-                                       **({"description": claim.title} if claim.title else {})}]
-    sro["x_heistwatch_claim"] = {k: v for k, v in (
-        ("likelihood", claim.likelihood.value if claim.likelihood else None), ("said", claim.said),
-        ("date", claim.date), ("title", claim.title)) if v is not None}
+        sro["external_references"] = [
+            {
+                "source_name": claim.source,
+                "url": claim.reference,
+                **({"description": claim.title} if claim.title else {}),
+            }
+        ]
+    sro["x_heistwatch_claim"] = {
+        k: v
+        for k, v in (
+            ("likelihood", claim.likelihood.value if claim.likelihood else None),
+            ("said", claim.said),
+            ("date", claim.date),
+            ("title", claim.title),
+        )
+        if v is not None
+    }
     return sro
 
 
@@ -143,19 +185,32 @@ def _relationship_sro(rel: Relationship, stamp: str) -> dict[str, Any]:
 
 def _indicator_sdo(ind: Indicator, stamp: str) -> dict[str, Any]:
     sdo = _common("indicator", ind.id, ind.source, stamp, ind.tlp, ind.confidence)
-    sdo.update(name=ind.value, pattern=ind.pattern, pattern_type="stix", valid_from=ind.first_seen or stamp,
-               indicator_types=["malicious-activity"])
+    sdo.update(
+        name=ind.value,
+        pattern=ind.pattern,
+        pattern_type="stix",
+        valid_from=ind.first_seen or stamp,
+        indicator_types=["malicious-activity"],
+    )
     if ind.description:
         sdo["description"] = ind.description
     if ind.reference:
         sdo["external_references"] = [{"source_name": ind.source, "url": ind.reference}]
-    sdo["x_heistwatch_indicator"] = {k: v for k, v in (("kind", ind.kind), ("value", ind.value),
-                                                        ("first_seen", ind.first_seen),
-                                                        ("last_seen", ind.last_seen)) if v is not None}
+    sdo["x_heistwatch_indicator"] = {
+        k: v
+        for k, v in (
+            ("kind", ind.kind),
+            ("value", ind.value),
+            ("first_seen", ind.first_seen),
+            ("last_seen", ind.last_seen),
+        )
+        if v is not None
+    }
     return sdo
 
 
 # -- import -----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImportReport:
@@ -202,9 +257,13 @@ def bundle_to_batch(data: Any, where: str) -> tuple[ImportBatch, dict[str, int]]
             batch[kind].append(record)
     used = {r.source for records in batch.values() for r in records}
     all_sources = [*sources.values(), fallback]
-    return ImportBatch(sources=tuple(s for s in all_sources if s.key in used), objects=tuple(batch["objects"]),
-                       claims=tuple(batch["claims"]), relationships=tuple(batch["relationships"]),
-                       indicators=tuple(batch["indicators"])), skipped
+    return ImportBatch(
+        sources=tuple(s for s in all_sources if s.key in used),
+        objects=tuple(batch["objects"]),
+        claims=tuple(batch["claims"]),
+        relationships=tuple(batch["relationships"]),
+        indicators=tuple(batch["indicators"]),
+    ), skipped
 
 
 def import_bundle(store: KnowledgeStore, path: Path) -> ImportReport:
@@ -220,7 +279,14 @@ def import_bundle(store: KnowledgeStore, path: Path) -> ImportReport:
 def _source(identity: dict[str, Any]) -> Source:
     given = identity.get("x_heistwatch_source")
     if isinstance(given, dict) and given.get("key"):
-        return Source(**{k: given.get(k) for k in ("key", "name", "version", "date", "url", "package")})
+        return Source(
+            key=str(given["key"]),
+            name=str(given.get("name") or given["key"]),
+            version=given.get("version"),
+            date=given.get("date"),
+            url=given.get("url"),
+            package=given.get("package"),
+        )
     return Source(key=publisher_key(identity["name"]) or identity["id"], name=identity["name"])
 
 
@@ -242,33 +308,66 @@ def _record(item: dict[str, Any], source: str) -> tuple[str | None, Any]:
     ref = _first_reference(item)
     if stix_type in _OBJECT_TYPES:
         return "objects", KBObject(
-            id=item["id"], type=_OBJECT_TYPES[stix_type], name=item.get("name") or item.get("country", ""),
-            source=source, aliases=tuple(item.get("aliases", ())), description=item.get("description", ""),
-            external_id=ref.get("external_id"), reference=ref.get("url"), confidence=item.get("confidence"),
-            tlp=_tlp(item), attrs=item.get("x_heistwatch_attrs", {}))
+            id=item["id"],
+            type=_OBJECT_TYPES[stix_type],
+            name=item.get("name") or item.get("country", ""),
+            source=source,
+            aliases=tuple(item.get("aliases", ())),
+            description=item.get("description", ""),
+            external_id=ref.get("external_id"),
+            reference=ref.get("url"),
+            confidence=item.get("confidence"),
+            tlp=_tlp(item),
+            attrs=item.get("x_heistwatch_attrs", {}),
+        )
     if stix_type == "relationship":
         claim = item.get("x_heistwatch_claim")
-        if claim is not None or (item["relationship_type"] in _CLAIM_RELATIONS
-                                 and item["relationship_type"] != "related-to"):
+        if claim is not None or (
+            item["relationship_type"] in _CLAIM_RELATIONS and item["relationship_type"] != "related-to"
+        ):
             claim = claim or {}
             return "claims", Claim(
-                id=item["id"], subject_id=item["source_ref"], relation=_CLAIM_RELATIONS[item["relationship_type"]],
-                object_id=item["target_ref"], source=source,
+                id=item["id"],
+                subject_id=item["source_ref"],
+                relation=_CLAIM_RELATIONS[item["relationship_type"]],
+                object_id=item["target_ref"],
+                source=source,
                 likelihood=Likelihood(claim["likelihood"]) if claim.get("likelihood") else None,
-                said=claim.get("said"), date=claim.get("date"), reference=ref.get("url"), title=claim.get("title"),
-                note=item.get("description"), tlp=_tlp(item))
+                said=claim.get("said"),
+                date=claim.get("date"),
+                reference=ref.get("url"),
+                title=claim.get("title"),
+                note=item.get("description"),
+                tlp=_tlp(item),
+            )
         return "relationships", Relationship(
-            id=item["id"], type=item["relationship_type"], source_ref=item["source_ref"],
-            target_ref=item["target_ref"], source=source, reference=ref.get("url"),
-            confidence=item.get("confidence"), description=item.get("description", ""), tlp=_tlp(item))
+            id=item["id"],
+            type=item["relationship_type"],
+            source_ref=item["source_ref"],
+            target_ref=item["target_ref"],
+            source=source,
+            reference=ref.get("url"),
+            confidence=item.get("confidence"),
+            description=item.get("description", ""),
+            tlp=_tlp(item),
+        )
     if stix_type == "indicator":
         given = item.get("x_heistwatch_indicator") or _pattern_value(item["pattern"])
         if given is None:
             return None, None
         return "indicators", Indicator(
-            id=item["id"], kind=given["kind"], value=given["value"], source=source, pattern=item["pattern"],
-            first_seen=given.get("first_seen"), last_seen=given.get("last_seen"), confidence=item.get("confidence"),
-            reference=ref.get("url"), description=item.get("description", ""), tlp=_tlp(item))
+            id=item["id"],
+            kind=given["kind"],
+            value=given["value"],
+            source=source,
+            pattern=item["pattern"],
+            first_seen=given.get("first_seen"),
+            last_seen=given.get("last_seen"),
+            confidence=item.get("confidence"),
+            reference=ref.get("url"),
+            description=item.get("description", ""),
+            tlp=_tlp(item),
+        )
     return None, None
 
 

