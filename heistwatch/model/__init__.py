@@ -19,7 +19,6 @@ from heistwatch.model.objects import (
 from heistwatch.model.tlp import TLP
 
 __all__ = [
-    "TLP",
     "Claim",
     "ImportBatch",
     "Indicator",
@@ -31,6 +30,7 @@ __all__ = [
     "Relationship",
     "Source",
     "SourceStats",
+    "TLP",
     "derive_id",
     "likelihood_from_confidence",
     "loose_key",

@@ -1,0 +1,73 @@
+"""The CLI through its entry point: output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from heistwatch.cli.main import Exit, main
+from heistwatch.kb.build import BuildReport
+
+CASE = ["Dangerous Password", "CryptoCore", "CryptoMimic", "Leery Turtle", "Sapphire Sleet", "APT38", "Andariel"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", CASE)
+def test_actor_json_names_the_source_of_each_claim(
+    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, name: str
+) -> None:
+    code, out, _ = run(capsys, "--kb", str(built_kb.path), "actor", name, "--json")
+    assert code == Exit.OK
+    data = json.loads(out)
+    assert data["statements"] and all("source" in s for s in data["statements"])
+    assert {"group", "umbrella", "country", "aliases", "disagreements"} <= set(data)
+
+
+def test_actor_text(capsys: pytest.CaptureFixture[str], built_kb: BuildReport) -> None:
+    code, out, _ = run(capsys, "--kb", str(built_kb.path), "actor", "apt 38")
+    assert code == Exit.OK
+    assert "Where sources disagree" in out and "MITRE ATT&CK Enterprise" in out and "T1" in out
+
+
+def test_unknown_actor_exit_code(capsys: pytest.CaptureFixture[str], built_kb: BuildReport) -> None:
+    code, _, err = run(capsys, "--kb", str(built_kb.path), "actor", "No Such Actor 42")
+    assert code == Exit.NOT_FOUND and "No Such Actor 42" in err
+
+
+def test_missing_kb_says_what_to_do(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--kb", str(tmp_path / "none.sqlite"), "kb", "stats")
+    assert code == Exit.STORE and "heistwatch kb build" in err
+
+
+def test_stats_json(capsys: pytest.CaptureFixture[str], built_kb: BuildReport) -> None:
+    code, out, _ = run(capsys, "--kb", str(built_kb.path), "kb", "stats", "--json")
+    assert code == Exit.OK
+    assert {row["source"]["key"] for row in json.loads(out)} >= {"mitre-attack", "misp-galaxy:threat-actor"}
+
+
+def test_bad_bundle_import_exit_code(capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "bundle", "objects": [{"type": "malware", "id": "malware--x"}]}')
+    code, _, err = run(capsys, "--kb", str(built_kb.path), "kb", "import", str(bad))
+    assert code == Exit.BAD_INPUT and "bad.json" in err and "malware--x" in err
+
+
+def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--json")
+    assert code == Exit.OK
+    summary = json.loads(out)
+    assert summary["stix_valid"] is True and summary["stix_errors"] == []
+    for path in summary["files"].values():
+        assert Path(path).stat().st_size > 0
+    assert any(summary["disagreements"].values())
