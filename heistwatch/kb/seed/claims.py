@@ -38,6 +38,7 @@ _SUBJECT_TYPES = {
 }
 _OBJECT_TYPES = {**_SUBJECT_TYPES, "country": ObjectType.LOCATION}
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _claim_items(file: Traversable | Path) -> list[dict[str, _Field]]:
     """The claims of one file as {key: value-with-line}, with YAML and shape errors located."""
     path = str(file)
     try:
-        root = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(file.read_text(encoding="utf-8"), Loader=_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ClaimsFileError(path, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from exc
