@@ -43,7 +43,7 @@ def demo(out: Path | None, as_json: bool) -> None:
     )
     click.echo(f"\nThe case's names across sources ({len(CASE_NAMES)} names):")
     for name, disagreements in result.disagreements.items():
-        click.echo(f"  {name:<20} " + ("; ".join(disagreements) if disagreements else "sources agree"))
+        click.echo(f"  {name:<20} " + ("; ".join(disagreements) if disagreements else "no disagreement among sources"))
     click.echo(
         f"\nSTIX 2.1 bundle {'valid' if result.stix_valid else 'INVALID'} under stix2-validator"
         + (f": {result.stix_errors[:3]}" if result.stix_errors else "")
