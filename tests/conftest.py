@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -142,9 +143,9 @@ def built_kb(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
 
 
 @pytest.fixture
-def kb_store(built_kb: BuildReport) -> SQLiteStore:
+def kb_store(built_kb: BuildReport) -> Iterator[SQLiteStore]:
     store = SQLiteStore(built_kb.path)
-    yield store  # type: ignore[misc]
+    yield store
     store.close()
 
 

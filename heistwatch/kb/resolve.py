@@ -17,7 +17,7 @@ from heistwatch.kb.names import NameIndex
 from heistwatch.kb.seed.attack import SOURCE_KEY as ATTACK
 from heistwatch.kb.seed.claims import PACK_SOURCE
 from heistwatch.kb.store import KnowledgeStore
-from heistwatch.model import Claim, KBObject, ObjectType, Relation, Source, name_key
+from heistwatch.model import Claim, KBObject, NameEntry, ObjectType, Relation, Source, name_key
 
 _ACTORS = (ObjectType.INTRUSION_SET,)
 _ALL = tuple(ObjectType)
@@ -128,10 +128,11 @@ class Resolver:
         statements += [self._claim(c, ends) for c in claims]
         aliases, alias_ids = self._aliases(matched, claims, ends)
         group = self._group(entries, matched, claims, ends)
-        umbrella, umbrella_ids = self._umbrella(set(matched) | alias_ids | self._label_ids(group))
+        related = set(matched) | alias_ids | self._label_ids(group)
+        umbrella, umbrella_ids = self._umbrella(related)
         if group:  # the name's own group is not its umbrella
             umbrella.pop(max(group, key=lambda label: len(group[label])), None)
-        country = self._country(set(matched) | alias_ids | self._label_ids(group) | umbrella_ids)
+        country = self._country(related | umbrella_ids)
         actors = [o for o in matched.values() if o.type in (*_ACTORS, ObjectType.CAMPAIGN)]
         techniques, software = self._usage(actors)
         return Resolution(
@@ -154,7 +155,7 @@ class Resolver:
             return key
         return f"{source.name} {source.version}" if source.version else source.name
 
-    def _listing(self, entry: Any, obj: KBObject) -> Statement:
+    def _listing(self, entry: NameEntry, obj: KBObject) -> Statement:
         return Statement(
             source=obj.source,
             source_name=self._source_name(obj.source),
@@ -204,7 +205,7 @@ class Resolver:
 
     def _group(
         self,
-        entries: Iterable[Any],
+        entries: Iterable[NameEntry],
         matched: dict[str, KBObject],
         claims: list[Claim],
         ends: dict[str, KBObject],

@@ -58,7 +58,7 @@ def export_bundle(
     """The knowledge base (or the objects `ids` and the claims and relationships among them) as a bundle."""
     stamp = _timestamp(now or datetime.datetime.now(datetime.UTC))
     wanted = None if ids is None else set(ids)
-    objects = store.objects(ids=wanted) if wanted is not None else store.objects()
+    objects = store.objects(ids=wanted)
     kept = {o.id for o in objects}
     claims = [
         c

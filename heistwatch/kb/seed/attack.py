@@ -147,8 +147,9 @@ def _tactics(techniques: Iterable[KBObject]) -> list[KBObject]:
     shortnames = sorted({t for tech in techniques for t in tech.attrs["tactics"]})
     tactics = []
     for short in shortnames:
-        meta = listed.get(name_key(short), {}).get("meta", {})
-        name = listed.get(name_key(short), {}).get("value", short.replace("-", " ").title())
+        entry = listed.get(name_key(short), {})
+        meta = entry.get("meta", {})
+        name = entry.get("value", short.replace("-", " ").title())
         tactics.append(
             KBObject(
                 id=derive_id(ObjectType.TACTIC.value, SOURCE_KEY, short),
