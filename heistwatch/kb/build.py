@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from importlib.abc import Traversable
@@ -42,33 +43,49 @@ def build_knowledge_base(
     _remove(temporary)
     records: dict[str, int] = {}
     try:
-        store = SQLiteStore(temporary, bulk=True)
-        try:
-            say("loading MITRE ATT&CK")
-            attack = load_attack()
-            _write(store, "mitre-attack", attack, records)
-            say("loading MISP galaxy clusters")
-            galaxy = load_misp_galaxies({o.id for o in attack.objects})
-            _write(store, "misp-galaxy", galaxy.batch, records)
-            say("loading the claims pack")
-            claims = load_claims(
-                packaged_claims() if claims_files is None else claims_files,
-                pack_version=metadata.version("heistwatch"),
-            )
-            _write(store, "claims-pack", claims, records)
-        finally:
-            store.close()
+        with _collector_paused():
+            unresolved = _build(temporary, claims_files, say, records)
         _checkpoint(path)
         os.replace(temporary, path)
     except BaseException:
         _remove(temporary)
         raise
-    return BuildReport(
-        path=path,
-        seconds=time.perf_counter() - started,
-        records=records,
-        unresolved_links=galaxy.unresolved_links,
-    )
+    return BuildReport(path=path, seconds=time.perf_counter() - started, records=records, unresolved_links=unresolved)
+
+
+def _build(
+    temporary: Path, claims_files: Iterable[Traversable | Path] | None, say: Progress, records: dict[str, int]
+) -> int:
+    """Load every seed into a new file; returns how many galaxy links pointed at clusters not loaded."""
+    store = SQLiteStore(temporary, bulk=True)
+    try:
+        say("loading MITRE ATT&CK")
+        attack = load_attack()
+        _write(store, "mitre-attack", attack, records)
+        say("loading MISP galaxy clusters")
+        galaxy = load_misp_galaxies({o.id for o in attack.objects})
+        _write(store, "misp-galaxy", galaxy.batch, records)
+        say("loading the claims pack")
+        claims = load_claims(
+            packaged_claims() if claims_files is None else claims_files,
+            pack_version=metadata.version("heistwatch"),
+        )
+        _write(store, "claims-pack", claims, records)
+    finally:
+        store.close()
+    return galaxy.unresolved_links
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a build allocates ~100k small acyclic records and GC passes cost ~30%."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write(store: SQLiteStore, label: str, batch: ImportBatch, records: dict[str, int]) -> None:

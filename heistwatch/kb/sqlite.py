@@ -56,6 +56,8 @@ class SQLiteStore:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = " + ("OFF" if bulk else "WAL"))
             self._db.execute("PRAGMA synchronous = " + ("OFF" if bulk else "NORMAL"))
+            if bulk:
+                self._db.execute("PRAGMA cache_size = -262144")  # 256 MiB: index pages stay in memory
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the knowledge base: {exc}") from exc
@@ -110,10 +112,10 @@ class SQLiteStore:
         )
         db.executemany(
             "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
+            sorted(
                 (
                     o.id,
-                    o.type.value,
+                    o.type._value_,
                     o.name,
                     o.source,
                     json.dumps(list(o.aliases)),
@@ -121,37 +123,37 @@ class SQLiteStore:
                     o.external_id,
                     o.reference,
                     o.confidence,
-                    o.tlp.value,
-                    json.dumps(dict(o.attrs), sort_keys=True),
+                    o.tlp._value_,
+                    json.dumps(dict(o.attrs), sort_keys=True) if o.attrs else "{}",
                 )
                 for o in batch.objects
-            ],
+            ),
         )
         db.executemany("DELETE FROM names WHERE object_id = ?", [(o.id,) for o in batch.objects])
-        db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", _name_rows(batch.objects))
+        db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", sorted(_name_rows(batch.objects)))
         db.executemany(
             "INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
+            sorted(
                 (
                     c.id,
                     c.subject_id,
-                    c.relation.value,
+                    c.relation._value_,
                     c.object_id,
                     c.source,
-                    c.likelihood.value if c.likelihood else None,
+                    c.likelihood._value_ if c.likelihood else None,
                     c.said,
                     c.date,
                     c.reference,
                     c.title,
                     c.note,
-                    c.tlp.value,
+                    c.tlp._value_,
                 )
                 for c in batch.claims
-            ],
+            ),
         )
         db.executemany(
             "INSERT OR REPLACE INTO relationships VALUES (?,?,?,?,?,?,?,?,?)",
-            [
+            sorted(
                 (
                     r.id,
                     r.type,
@@ -161,14 +163,14 @@ class SQLiteStore:
                     r.reference,
                     r.confidence,
                     r.description,
-                    r.tlp.value,
+                    r.tlp._value_,
                 )
                 for r in batch.relationships
-            ],
+            ),
         )
         db.executemany(
             "INSERT OR REPLACE INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
+            sorted(
                 (
                     i.id,
                     i.kind,
@@ -180,10 +182,10 @@ class SQLiteStore:
                     i.confidence,
                     i.reference,
                     i.description,
-                    i.tlp.value,
+                    i.tlp._value_,
                 )
                 for i in batch.indicators
-            ],
+            ),
         )
 
     def _dangling(self, batch: ImportBatch) -> str | None:

@@ -8,6 +8,7 @@ how sources relate names to each other lives in claims, never in merged records.
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,13 @@ HEISTWATCH_NAMESPACE = uuid.UUID("6f0a3a36-4d2b-5b2e-9d0e-3f6c1a9e8b71")
 
 
 def derive_id(stix_type: str, *parts: str) -> str:
-    """A deterministic STIX-style id: the same parts always give the same id."""
-    return f"{stix_type}--{uuid.uuid5(HEISTWATCH_NAMESPACE, chr(31).join(parts))}"
+    """A deterministic STIX-style id: the same parts always give the same id (UUIDv5, RFC 4122)."""
+    # The same bytes as uuid.uuid5 without building a UUID object: a knowledge-base build derives ~20k ids.
+    digest = bytearray(hashlib.sha1(HEISTWATCH_NAMESPACE.bytes + chr(31).join(parts).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{stix_type}--{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class ObjectType(enum.Enum):
