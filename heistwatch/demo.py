@@ -1,19 +1,26 @@
 """The end-to-end demo investigation on the embedded store (grows stage by stage).
 
-Today: build the knowledge base from the packaged open data, resolve the case's names across sources,
-and write the resolutions (text and JSON) and the case's STIX 2.1 bundle, checked by stix2-validator.
+Today: build the knowledge base from the packaged open data, resolve the case's names across sources, ingest
+the incident report written for the demo, and write the resolutions, the report's findings and two STIX 2.1
+bundles (the case's actors and claims; the report), each checked by stix2-validator.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from stix2validator import ValidationOptions, validate_parsed_json
 
+from heistwatch.ingest.analyze import Analysis, Analyzer
+from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
 from heistwatch.share.stix import export_bundle
+from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.text import render_resolution
 
 # The names vendors use for the case's cluster and its relatives (DESIGN.md).
@@ -31,6 +38,18 @@ CASE_NAMES = (
     "Lazarus Group",
     "Andariel",
 )
+REPORT_FILE = "incident-report.md"
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What the demo's incident report yielded."""
+
+    title: str
+    indicators: dict[str, int]
+    mentions: int
+    named: list[str]
+    techniques: list[str]
 
 
 @dataclass(frozen=True)
@@ -41,8 +60,13 @@ class DemoResult:
     build: BuildReport
     files: dict[str, Path]
     disagreements: dict[str, list[str]]
-    stix_valid: bool
-    stix_errors: list[str]
+    ingest: IngestSummary
+    stix_errors: dict[str, list[str]]
+
+    @property
+    def stix_valid(self) -> bool:
+        """Whether every bundle the demo wrote validates."""
+        return not any(self.stix_errors.values())
 
 
 def run_demo(out: Path) -> DemoResult:
@@ -51,34 +75,66 @@ def run_demo(out: Path) -> DemoResult:
     build = build_knowledge_base(out / "kb.sqlite")
     store = SQLiteStore(build.path)
     try:
-        resolver = Resolver(store)
-        names = {s.key: s.name for s in store.sources()}
-        resolutions = [resolver.resolve(name) for name in CASE_NAMES]
-        files = {
-            "knowledge base": build.path,
-            "names (text)": out / "case-names.txt",
-            "names (JSON)": out / "case-names.json",
-            "STIX bundle": out / "case.stix.json",
-        }
-        files["names (text)"].write_text(
-            "\n\n".join(render_resolution(r, names) for r in resolutions) + "\n", encoding="utf-8"
-        )
-        files["names (JSON)"].write_text(
-            json.dumps([r.to_dict() for r in resolutions], indent=2) + "\n", encoding="utf-8"
-        )
-        case_ids = {m["id"] for r in resolutions for m in r.matches}
-        case_ids |= {end for c in store.claims(about=case_ids) for end in (c.subject_id, c.object_id)}
-        bundle = export_bundle(store, ids=case_ids)
-        files["STIX bundle"].write_text(json.dumps(bundle, indent=1) + "\n", encoding="utf-8")
-        result = validate_parsed_json(bundle, ValidationOptions(version="2.1"))
-        errors = [str(e) for e in result.errors]
-        return DemoResult(
-            out=out,
-            build=build,
-            files=files,
-            disagreements={r.query: r.disagreements for r in resolutions},
-            stix_valid=bool(result.is_valid),
-            stix_errors=errors,
-        )
+        files: dict[str, Path] = {"knowledge base": build.path}
+        errors: dict[str, list[str]] = {}
+        disagreements = _resolve_case(store, out, files, errors)
+        analysis = _ingest_report(store, out, files, errors)
+        return DemoResult(out, build, files, disagreements, _summary(analysis), errors)
     finally:
         store.close()
+
+
+def _resolve_case(
+    store: SQLiteStore, out: Path, files: dict[str, Path], errors: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Resolve the case's names across sources; write them and the case's bundle."""
+    resolver = Resolver(store)
+    names = {s.key: s.name for s in store.sources()}
+    resolutions = [resolver.resolve(name) for name in CASE_NAMES]
+    files["names (text)"] = _write(
+        out / "case-names.txt", "\n\n".join(render_resolution(r, names) for r in resolutions) + "\n"
+    )
+    files["names (JSON)"] = _write(out / "case-names.json", json.dumps([r.to_dict() for r in resolutions], indent=2))
+    case_ids = {m["id"] for r in resolutions for m in r.matches}
+    case_ids |= {end for c in store.claims(about=case_ids) for end in (c.subject_id, c.object_id)}
+    bundle = export_bundle(store, ids=case_ids)
+    files["case STIX bundle"] = _write(out / "case.stix.json", json.dumps(bundle, indent=1))
+    errors["case STIX bundle"] = _validate(bundle)
+    return {r.query: r.disagreements for r in resolutions}
+
+
+def _ingest_report(store: SQLiteStore, out: Path, files: dict[str, Path], errors: dict[str, list[str]]) -> Analysis:
+    """Ingest the packaged incident report; write its findings and its bundle."""
+    packaged = resources.files("heistwatch") / "data" / "demo" / REPORT_FILE
+    document = document_from_bytes(packaged.read_bytes(), "md", REPORT_FILE)
+    analysis = Analyzer(store).analyze(document)
+    report = store.import_report(analysis.batch)
+    findings = [
+        {**vars(f), "object_ids": list(f.object_ids), "sentence": analysis.sentence(f)} for f in analysis.batch.findings
+    ]
+    files["report findings (JSON)"] = _write(out / "report-findings.json", json.dumps(findings, indent=1))
+    bundle = report_bundle(store, report.id, document.text)
+    files["report STIX bundle"] = _write(out / "report.stix.json", json.dumps(bundle, indent=1))
+    errors["report STIX bundle"] = _validate(bundle)
+    return analysis
+
+
+def _summary(analysis: Analysis) -> IngestSummary:
+    findings = analysis.batch.findings
+    return IngestSummary(
+        title=analysis.batch.report.title,
+        indicators=dict(sorted(Counter(f.kind for f in findings if f.role == "indicator").items())),
+        mentions=sum(f.role == "mention" for f in findings),
+        named=sorted({f.value for f in findings if f.role == "entity"}),
+        techniques=sorted({f.value for f in findings if f.role == "technique"}),
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return path
+
+
+def _validate(bundle: dict[str, Any]) -> list[str]:
+    result = validate_parsed_json(bundle, ValidationOptions(version="2.1"))
+    return [str(e) for e in result.errors]

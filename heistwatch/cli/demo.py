@@ -20,7 +20,7 @@ from heistwatch.demo import CASE_NAMES, run_demo
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(out: Path | None, as_json: bool) -> None:
-    """Build the knowledge base, resolve the case's names across sources, and write the outputs."""
+    """Build the knowledge base, resolve the case's names, ingest the incident report, and write the outputs."""
     folder = out or Path(tempfile.mkdtemp(prefix="heistwatch-demo-"))
     click.echo(f"building the knowledge base in {folder} ...", err=True)
     result = run_demo(folder)
@@ -32,6 +32,7 @@ def demo(out: Path | None, as_json: bool) -> None:
                 "records": result.build.records,
                 "files": {k: str(v) for k, v in result.files.items()},
                 "disagreements": result.disagreements,
+                "ingest": vars(result.ingest),
                 "stix_valid": result.stix_valid,
                 "stix_errors": result.stix_errors,
             }
@@ -44,11 +45,17 @@ def demo(out: Path | None, as_json: bool) -> None:
     click.echo(f"\nThe case's names across sources ({len(CASE_NAMES)} names):")
     for name, disagreements in result.disagreements.items():
         click.echo(f"  {name:<20} " + ("; ".join(disagreements) if disagreements else "no disagreement among sources"))
-    click.echo(
-        f"\nSTIX 2.1 bundle {'valid' if result.stix_valid else 'INVALID'} under stix2-validator"
-        + (f": {result.stix_errors[:3]}" if result.stix_errors else "")
-    )
+    found = result.ingest
+    click.echo(f'\nIngested the incident report "{found.title}":')
+    click.echo("  indicators  " + ", ".join(f"{k} {n}" for k, n in found.indicators.items()))
+    click.echo(f"  mentions    {found.mentions} kept apart (reference links, abused services, private addresses)")
+    click.echo("  named       " + ", ".join(found.named))
+    click.echo("  techniques  " + ", ".join(found.techniques))
+    click.echo("")
+    for label, errors in result.stix_errors.items():
+        verdict = "valid" if not errors else f"INVALID: {errors[:3]}"
+        click.echo(f"{label}: {verdict} under stix2-validator")
     click.echo("\nOutputs:")
     for label, path in result.files.items():
-        click.echo(f"  {label:<16} {path}")
+        click.echo(f"  {label:<22} {path}")
     click.echo(f"\nwritten to {result.out}")

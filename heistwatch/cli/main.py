@@ -55,10 +55,12 @@ def cli(ctx: click.Context, kb: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map heistwatch errors to named exit codes with one clear line on stderr."""
-    from heistwatch.cli import actor, demo, kb  # noqa: F401  (registers the commands)
+    from heistwatch.cli import actor, attribute, demo, ingest, kb  # noqa: F401  (registers the commands)
 
     try:
-        cli.main(args=argv, prog_name="heistwatch", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="heistwatch", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # a command's ctx.exit(code): click returns it when not in standalone mode
     except click.exceptions.Abort:
         sys.exit(Exit.FAILED)
     except click.ClickException as exc:

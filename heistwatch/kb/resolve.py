@@ -190,13 +190,18 @@ class Resolver:
 
     def label(self, obj: KBObject) -> str:
         """A name comparable across sources: "APT38 (G0082)" where it names one ATT&CK group."""
+        group = self.attack_group(obj)
+        return f"{group.name} ({group.external_id})" if group else obj.name
+
+    def attack_group(self, obj: KBObject) -> KBObject | None:
+        """The ATT&CK group an actor record is, by id or by a name that denotes exactly one ATT&CK group."""
         if obj.type is not ObjectType.INTRUSION_SET:
-            return obj.name
+            return None
         group = self._attack_groups.get(obj.external_id)
         if group is None:
             ids = self._attack_by_key.get(name_key(obj.name), set())
             group = self._attack_groups[next(iter(ids))] if len(ids) == 1 else None
-        return f"{group.name} ({group.external_id})" if group else obj.name
+        return group
 
     # -- combined view ------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import astuple, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from heistwatch.errors import StoreError
 from heistwatch.model import (
     TLP,
     Claim,
+    Finding,
     ImportBatch,
     Indicator,
     KBObject,
@@ -21,6 +23,8 @@ from heistwatch.model import (
     ObjectType,
     Relation,
     Relationship,
+    Report,
+    ReportBatch,
     Source,
     SourceStats,
     name_key,
@@ -188,6 +192,24 @@ class SQLiteStore:
             ),
         )
 
+    def import_report(self, batch: ReportBatch) -> Report:
+        """Write the report, its source, findings and indicators in one transaction; keep the first ingestion time."""
+        try:
+            with self._transaction():
+                self._db.execute("DELETE FROM indicators WHERE source = ?", (batch.source.key,))
+                self._write(ImportBatch(sources=(batch.source,), indicators=batch.indicators))
+                row = self._db.execute("SELECT ingested FROM reports WHERE id = ?", (batch.report.id,)).fetchone()
+                report = replace(batch.report, ingested=row[0]) if row else batch.report
+                self._db.execute("DELETE FROM findings WHERE report_id = ?", (report.id,))
+                self._db.execute("INSERT OR REPLACE INTO reports VALUES (?,?,?,?,?,?,?,?)", astuple(report))
+                self._db.executemany(
+                    "INSERT INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(*astuple(f)[:10], json.dumps(list(f.object_ids)), f.score) for f in batch.findings],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: report {batch.report.name} not stored: {exc}") from exc
+        return report
+
     def _dangling(self, batch: ImportBatch) -> str | None:
         """The first claim or relationship of the batch that points at nothing, described."""
         if not (batch.claims or batch.relationships):
@@ -283,6 +305,18 @@ class SQLiteStore:
         )
         return [_indicator(row) for row in rows]
 
+    def reports(self) -> list[Report]:
+        """Every ingested report, oldest first."""
+        rows = self._db.execute("SELECT * FROM reports ORDER BY ingested, id")
+        return [Report(*row) for row in rows]
+
+    def findings(self, report_id: str) -> list[Finding]:
+        """A report's findings in text order."""
+        rows = self._db.execute(
+            'SELECT * FROM findings WHERE report_id = ? ORDER BY start, "end", kind, value', (report_id,)
+        )
+        return [_finding(row) for row in rows]
+
     def stats(self) -> list[SourceStats]:
         """Counts of records per source."""
         counts: dict[str, dict[str, Any]] = {
@@ -343,6 +377,24 @@ def _object(row: Sequence[Any]) -> KBObject:
         confidence=confidence,
         tlp=TLP(tlp),
         attrs=json.loads(attrs),
+    )
+
+
+def _finding(row: Sequence[Any]) -> Finding:
+    (fid, report_id, kind, value, role, reason, start, end, sentence_start, sentence_end, object_ids, score) = row
+    return Finding(
+        fid,
+        report_id,
+        kind,
+        value,
+        role,
+        reason,
+        start,
+        end,
+        sentence_start,
+        sentence_end,
+        tuple(json.loads(object_ids)),
+        score,
     )
 
 

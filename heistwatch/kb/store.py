@@ -7,12 +7,15 @@ from typing import Protocol
 
 from heistwatch.model import (
     Claim,
+    Finding,
     ImportBatch,
     Indicator,
     KBObject,
     NameEntry,
     ObjectType,
     Relationship,
+    Report,
+    ReportBatch,
     Source,
     SourceStats,
 )
@@ -55,6 +58,18 @@ class KnowledgeStore(Protocol):
 
     def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
         """Indicators, optionally of one kind and normalized value."""
+
+    def import_report(self, batch: ReportBatch) -> Report:
+        """Write an ingested report in one transaction, replacing its earlier findings; returns the stored report.
+
+        A report ingested again keeps its first ingestion time, so the same document always gives the same records.
+        """
+
+    def reports(self) -> list[Report]:
+        """Every ingested report."""
+
+    def findings(self, report_id: str) -> list[Finding]:
+        """A report's findings in text order."""
 
     def stats(self) -> list[SourceStats]:
         """Counts of records per source."""

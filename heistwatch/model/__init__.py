@@ -16,10 +16,12 @@ from heistwatch.model.objects import (
     SourceStats,
     derive_id,
 )
+from heistwatch.model.reports import Finding, Report, ReportBatch
 from heistwatch.model.tlp import TLP
 
 __all__ = [
     "Claim",
+    "Finding",
     "ImportBatch",
     "Indicator",
     "KBObject",
@@ -28,6 +30,8 @@ __all__ = [
     "ObjectType",
     "Relation",
     "Relationship",
+    "Report",
+    "ReportBatch",
     "Source",
     "SourceStats",
     "TLP",

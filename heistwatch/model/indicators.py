@@ -96,6 +96,7 @@ KINDS: dict[str, tuple[Callable[[str], str], str]] = {
     "filename": (_stripped, "file:name"),
     "btc": (_btc, "x-crypto-wallet:value"),
     "eth": (_eth, "x-crypto-wallet:value"),
+    "registry": (_stripped, "windows-registry-key:key"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,29 @@ def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--json")
     assert code == Exit.OK
     summary = json.loads(out)
-    assert summary["stix_valid"] is True and summary["stix_errors"] == []
+    assert summary["stix_valid"] is True and set(summary["stix_errors"]) == {"case STIX bundle", "report STIX bundle"}
+    assert "CryptoCore" in summary["ingest"]["named"] and summary["ingest"]["indicators"]["sha256"] == 2
     for path in summary["files"].values():
         assert Path(path).stat().st_size > 0
     assert any(summary["disagreements"].values())
+
+
+def test_ingest_folder_reports_the_bad_file_and_stores_the_rest(
+    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path
+) -> None:
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(built_kb.path, kb)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "a.md").write_text("The Lazarus Group used hxxp://evil-updates[.]net/x.php in 2026.\n")
+    (reports / "b.txt").write_bytes(b"\x00\x01binary\x00")
+    code, out, _ = run(capsys, "--kb", str(kb), "ingest", str(reports), "--json", "--stix", str(tmp_path / "stix"))
+    assert code == Exit.BAD_INPUT
+    results = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert "error" in results["b.txt"] and "b.txt" in results["b.txt"]["error"]
+    values = {f["value"] for f in results["a.md"]["findings"]}
+    assert {"evil-updates.net", "Lazarus Group"} <= values
+    (bundle,) = (tmp_path / "stix").iterdir()
+    assert json.loads(bundle.read_text())["type"] == "bundle"
+    code, out, _ = run(capsys, "--kb", str(kb), "kb", "stats", "--json")
+    assert any(s["source"]["key"].startswith("report-") and s["indicators"] for s in json.loads(out))

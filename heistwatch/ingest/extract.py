@@ -1,0 +1,482 @@
+"""Indicators of compromise found in a document's text, refanged, normalized and classified.
+
+The text is refanged once into a working copy (with an offset map back to the document), then a few large
+regular-expression passes anchored on cheap features (`://`, `@`, dotted tokens, long alphanumeric runs) run
+over it in priority order; a byte mask of claimed spans keeps a later, weaker
+pattern (a domain) from firing inside an earlier, stronger match (a URL, an e-mail, a registry key).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from heistwatch.ingest.classify import Context, classify, is_public_suffix, registrable_domain
+from heistwatch.ingest.text import Document
+from heistwatch.ingest.wallets import valid_btc
+
+KINDS: tuple[str, ...] = (
+    "ipv4",
+    "ipv6",
+    "domain",
+    "url",
+    "email",
+    "md5",
+    "sha1",
+    "sha256",
+    "filename",
+    "cve",
+    "btc",
+    "eth",
+    "registry",
+    "attack_technique",
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One observable in a document: its kind, normalized value, spelling as written, span and role."""
+
+    kind: str
+    value: str
+    raw: str
+    start: int
+    end: int
+    role: str
+    reason: str
+
+
+# --- refanging with an offset map --------------------------------------------------------------------------------
+
+_DEFANG = re.compile(
+    r"[\[({](?:\.|dot|DOT|at|AT|@|:|://|/)[\])}]|`\+\+|\+\+`|\+\+|`\+|\+`|\u200b"
+    r"|h(?:xx|XX|\*\*|00)p(?=s?(?:://|\[:\]))|fxp(?=s?://)"
+)
+_REFANG = {"++": "", "`++": "`", "++`": "`", "`+": "`", "+`": "`", "\u200b": "", "[:]": ":", "[://]": "://", "[/]": "/"}
+
+
+def _refanged(token: str) -> str:
+    """The plain spelling of one defanging token."""
+    if token in _REFANG:
+        return _REFANG[token]
+    lowered = token.strip().lower()
+    if lowered.startswith("h") or lowered == "fxp":
+        return "http" if lowered.startswith("h") else "ftp"
+    return "@" if "at" in lowered or "@" in lowered else "."
+
+
+class _Refanged:
+    """The refanged working copy of a text and the map from its offsets back to the original."""
+
+    def __init__(self, text: str) -> None:
+        parts: list[str] = []
+        self.clean_starts: list[int] = [0]
+        self.orig_starts: list[int] = [0]
+        self.replaced: list[bool] = [False]
+        last = 0
+        clean_pos = 0
+        for m in _DEFANG.finditer(text):
+            if m.group()[0] in "hf" and m.start() and text[m.start() - 1].isalpha():
+                continue
+            parts.append(text[last : m.start()])
+            clean_pos += m.start() - last
+            repl = _refanged(m.group())
+            self._mark(clean_pos, m.start(), True)
+            parts.append(repl)
+            clean_pos += len(repl)
+            self._mark(clean_pos, m.end(), False)
+            last = m.end()
+        parts.append(text[last:])
+        self.text = "".join(parts)
+        self.defanged = bytearray(len(self.text) + 1)
+        for index, is_replaced in enumerate(self.replaced):
+            if is_replaced:
+                self.defanged[self.clean_starts[index]] = 1
+
+    def _mark(self, clean: int, orig: int, replaced: bool) -> None:
+        """Start a new piece of the offset map."""
+        self.clean_starts.append(clean)
+        self.orig_starts.append(orig)
+        self.replaced.append(replaced)
+
+    def start(self, pos: int) -> int:
+        """The original offset of a start position."""
+        i = bisect_right(self.clean_starts, pos) - 1
+        return self.orig_starts[i] + (0 if self.replaced[i] else pos - self.clean_starts[i])
+
+    def end(self, pos: int) -> int:
+        """The original offset of an end position."""
+        i = bisect_right(self.clean_starts, pos - 1) - 1
+        if self.replaced[i]:
+            return self.orig_starts[i + 1] if i + 1 < len(self.orig_starts) else self.orig_starts[i]
+        return self.orig_starts[i] + (pos - self.clean_starts[i])
+
+    def was_defanged(self, start: int, end: int) -> bool:
+        """Whether any defanging token was refanged inside [start, end)."""
+        return self.defanged.find(1, start, end + 1) != -1
+
+
+# --- patterns ----------------------------------------------------------------------------------------------------
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
+_HOST = rf"(?:{_LABEL}\.)+(?:xn--[a-z0-9-]{{1,59}}|[a-z]{{2,63}})"
+_IPV4 = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+_URL_CHARS = r"[^\s<>\"'`\[\]{}|\\^\u201c\u201d\u00ab\u00bb]"
+_URL = re.compile(
+    rf"(?i)\b(?:https?|ftp|sftp|wss?|tcp|udp)://(?:[^\s/@:<>\"'`]{{1,64}}(?::[^\s/@<>]{{0,64}})?@)?"
+    rf"(?P<host>{_HOST}|{_IPV4}|\[[0-9a-f:.]{{2,45}}\])(?::(?P<port>\d{{1,5}}))?(?P<path>[/?#]{_URL_CHARS}*)?"
+)
+_SCHEME_SEP = re.compile("://")
+_BARE_URL = re.compile(
+    rf"(?i)(?<![\w@.\-/\\:])(?P<host>{_HOST}|{_IPV4})(?::(?P<port>\d{{1,5}}))?(?P<path>/{_URL_CHARS}*)"
+)
+_AT = re.compile("@")
+_EMAIL = re.compile(rf"(?i)(?<![\w.+%-])[a-z0-9!#$%&*+=?^_~-]+(?:\.[a-z0-9!#$%&*+=?^_~-]+)*@(?P<host>{_HOST})\b")
+_REGISTRY = re.compile(
+    r"[Hh][Kk](?i:EY_(?:LOCAL_MACHINE|CURRENT_USER|CLASSES_ROOT|USERS|CURRENT_CONFIG)|LM|CU|CR|U|CC)"
+    r"(?:\\{1,2}[^\\\n\r\t\"\]\[<>|`\u201c\u201d]*)*"
+)
+_LONG_RUN = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Za-z]{25,90}(?![0-9A-Za-z_])")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_HASH_KIND = {32: "md5", 40: "sha1", 64: "sha256"}
+_BTC = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}")
+_CVE = re.compile(r"(?:CVE|cve|Cve)-(?:19|20)\d\d-\d{4,7}\b")
+_ATTACK = re.compile(r"T[0-9]{4}(?:\.[0-9]{3})?\b(?![-/.]\d)")
+_IPV4_FULL = re.compile(_IPV4)
+_CIDR = re.compile(r"/(?:3[0-2]|[12]?\d)(?![\w.])")
+_IPV6_ANCHOR = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:")
+_IPV6_RE = re.compile(r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|" + _IPV4 + r")(?:/\d{1,3})?(?![\w:])")
+_HOST_FULL = re.compile(rf"(?i){_HOST}")
+_DOTTED = re.compile(r"(?<![\w$~%@+!#()-])(?<![\w-]\.)[\w$~+!#@()-]++(?:\.[\w$~+!#@()-]++)++")
+_NOT_BEFORE_FILE = frozenset("\\=?&")
+_EXTENSIONS = """
+    exe dll sys drv ocx cpl scr bat cmd ps1 psm1 vbs vbe js jse wsf wsh hta lnk msi msp cab jar apk dex elf so
+    dylib bin dat tmp log db ini cfg conf xml json txt csv doc docx docm dot dotm xls xlsx xlsm xlsb ppt pptx
+    pptm pdf rtf hwp hwpx odt iso go img vhd vhdx zip rar 7z gz tgz tar bz2 xz lzh arj ace py pyc sh pl php
+    asp aspx jsp html htm png jpg jpeg gif bmp ico tif dib pem pdb nls clb cvr tpl dmg pkg chm url
+""".split()  # noqa: SIM905 - a word list reads best as words
+_EXTENSION_SET = frozenset(_EXTENSIONS)
+_MAX_PREFIX = 160  # a file name with spaces is looked for this far back, so long lines stay linear
+_SEGMENT_END = re.compile(r"[ \t`]*(?:\n|\t|\||`|$)")
+_SPACED_PREFIX = re.compile(r"[ \t*\-]*(?P<words>\w[\w$~+!#&'()@-]*(?: [\w$~+!#&'()@][\w$~+!#&'()@-]*){0,4} )")
+_PATH_FILE = re.compile(
+    r"(?<=\\)(?P<name>[^\\/\s\"<>|*?:`]+(?:\.[^\\/\s\"<>|*?:`.]+)*\.(?=[\w~$]*[A-Za-z])[\w~$]{1,12}"
+    r"|[^\\/\s\"<>|*?:`][^\\/\n\r\t\"<>|*?:`]*\.(?=[\w~$]*[A-Za-z])[\w~$]{1,12}(?=[ \t]*(?:$|[\t|`\"])))"
+    r"(?![\w.\\-])",
+    re.MULTILINE,
+)
+_TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
+_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|ver\.?|build|release|firmware|update)\s*$")
+_DETECTION = re.compile(
+    r"(?i)(?:^|[\s(`|])(?:win|msil|linux|osx|macos|android|js|vbs|html|doc|python|java|bat|ps|powershell|generik|trojan)"
+    r"[\w-]*/$"
+)
+
+
+# --- the extractor -----------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """One extraction over one document: the refanged text, the claimed mask and the findings."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.rf = _Refanged(doc.text)
+        self.text = self.rf.text
+        self.mask = bytearray(len(self.text))
+        self.found: list[Found] = []
+        self.context = Context(doc)
+        self.dotted: list[tuple[int, int]] = []
+
+    def free(self, start: int, end: int) -> bool:
+        """Whether no stronger match has claimed any of [start, end)."""
+        return self.mask.find(1, start, end) == -1
+
+    def claim(self, start: int, end: int) -> None:
+        """Mark [start, end) as taken."""
+        self.mask[start:end] = b"\x01" * (end - start)
+
+    def add(self, kind: str, value: str, start: int, end: int, hint: str = "") -> None:
+        """Record one observable at a working-copy span, classified in its context."""
+        ostart, oend = self.rf.start(start), self.rf.end(end)
+        role, reason = classify(kind, value, self.context, ostart, oend, hint)
+        self.found.append(Found(kind, value, self.doc.text[ostart:oend], ostart, oend, role, reason))
+
+
+def extract_indicators(doc: Document) -> list[Found]:
+    """Every indicator and mention in `doc`, in text order."""
+    run = _Run(doc)
+    steps = (_urls, _emails, _bare_urls, _registry, _long_runs, _ids, _path_files, _dotted, _ipv6)
+    for step in steps:
+        step(run)
+    return sorted(run.found, key=lambda f: (f.start, f.end, f.kind))
+
+
+def _trim_url(url: str) -> str:
+    """A URL without trailing punctuation and unbalanced closing brackets."""
+    surplus = url.count(")") - url.count("(")
+    end = len(url)
+    while end and (url[end - 1] in ".,;:!?'\"*»>" or (url[end - 1] == ")" and surplus > 0)):
+        surplus -= url[end - 1] == ")"
+        end -= 1
+    return url[:end]
+
+
+def _host_kind(host: str) -> str:
+    """ipv4, ipv6 or domain for a URL host."""
+    if host.startswith("["):
+        return "ipv6"
+    return "ipv4" if re.fullmatch(_IPV4, host) else "domain"
+
+
+def _emit_url(run: _Run, m: re.Match[str], bare: bool) -> None:
+    """Record a URL match, and its host as a domain or address."""
+    url = _trim_url(m.group())
+    host = m.group("host")
+    if bare and not (m.group("path") or "").strip("/"):
+        return
+    if _host_kind(host) == "domain" and not is_public_suffix(host.lower()):
+        return
+    start, end = m.start(), m.start() + len(url)
+    run.claim(start, end)
+    run.add("url", url, start, end, "bare" if bare else "")
+    kind = _host_kind(host)
+    value = host.strip("[]").lower()
+    run.add(kind, value, m.start("host"), m.end("host"), "url-host")
+
+
+def _urls(run: _Run) -> None:
+    """URLs with a scheme, found from each `://`."""
+    text = run.text
+    for anchor in _SCHEME_SEP.finditer(text):
+        start = anchor.start()
+        while start > 0 and start > anchor.start() - 6 and text[start - 1].isalpha():
+            start -= 1
+        m = _URL.match(text, start) if run.free(anchor.start(), anchor.end()) else None
+        if m and run.free(m.start(), m.end()) and not (start and text[start - 1].isalnum()):
+            _emit_url(run, m, bare=False)
+
+
+def _emails(run: _Run) -> None:
+    """E-mail addresses, found from each `@`, and their domains as mentions."""
+    text, last = run.text, 0
+    for at in _AT.finditer(text):
+        m = _EMAIL.search(text, max(last, at.start() - 64), at.end() + 256)
+        if m is None or m.start() > at.start():
+            continue
+        last = m.end()
+        if not run.free(m.start(), m.end()) or not is_public_suffix(m.group("host").lower()):
+            continue
+        run.claim(m.start(), m.end())
+        run.add("email", m.group().lower(), m.start(), m.end())
+        run.add("domain", m.group("host").lower(), m.start("host"), m.end("host"), "email-domain")
+
+
+def _registry_key(raw: str, text: str, end: int) -> str:
+    """A registry match cut to the key: no value data, switches or prose after it."""
+    key = re.split(r"\s+/[a-zA-Z]\b|\s*=|\s+or\s|\s{2,}", raw, maxsplit=1)[0].rstrip(" \\.,;:)")
+    head, sep, last = key.rpartition("\\")
+    enclosed = end >= len(text) or text[end] in ']`"\u201c\n' or text.startswith("++", end)
+    if " " in last and not enclosed:
+        last = last.split(" ", 1)[0]
+    return f"{head}{sep}{last}" if sep else key
+
+
+def _registry(run: _Run) -> None:
+    """Windows registry keys."""
+    for m in _REGISTRY.finditer(run.text):
+        if m.start() and (run.text[m.start() - 1].isalnum() or run.text[m.start() - 1] == "_"):
+            continue
+        key = _registry_key(m.group(), run.text, m.end())
+        if "\\" in key:
+            run.claim(m.start(), m.start() + len(key))
+            run.add("registry", key, m.start(), m.start() + len(key))
+
+
+def _long_runs(run: _Run) -> None:
+    """Hashes, Ethereum and Bitcoin addresses: one pass over long alphanumeric runs."""
+    text = run.text
+    for m in _LONG_RUN.finditer(text):
+        start, end = m.span()
+        token = m.group()
+        if not run.free(start, end):
+            continue
+        kind, value = _long_run_kind(token)
+        if kind:
+            run.claim(start, end)
+            run.add(kind, value, start, end)
+
+
+def _long_run_kind(token: str) -> tuple[str, str]:
+    """(kind, normalized value) of a long run, or ("", "") when it is none of them."""
+    if token[:2] in ("0x", "0X") and len(token) == 42 and _HEX.fullmatch(token, 2):
+        return "eth", token.lower()
+    if len(token) in _HASH_KIND and _HEX.fullmatch(token):
+        return _HASH_KIND[len(token)], token.lower()
+    if _BTC.fullmatch(token) and valid_btc(token):
+        return "btc", token.lower() if token[:3].lower() == "bc1" else token
+    return "", ""
+
+
+def _ids(run: _Run) -> None:
+    """CVE ids and ATT&CK technique ids (with sub-techniques)."""
+    for m in _CVE.finditer(run.text):
+        if run.free(m.start(), m.end()) and not (m.start() and run.text[m.start() - 1].isalnum()):
+            run.add("cve", m.group().upper(), m.start(), m.end())
+    for m in _ATTACK.finditer(run.text):
+        if run.free(m.start(), m.end()) and not (m.start() and run.text[m.start() - 1].isalnum()):
+            run.add("attack_technique", m.group(), m.start(), m.end())
+
+
+def _path_files(run: _Run) -> None:
+    """File names at the end of Windows paths, uncommon extensions included."""
+    for m in _PATH_FILE.finditer(run.text):
+        name = m.group("name").strip()
+        if run.free(m.start(), m.end()) and "." in name.strip("."):
+            run.claim(m.start(), m.end())
+            run.add("filename", name, m.start(), m.start() + len(name), "path")
+
+
+def _bare_urls(run: _Run) -> None:
+    """Host-and-path URLs without a scheme; also collects the dotted tokens for the later pass."""
+    text = run.text
+    run.dotted = [
+        _balanced(text, *m.span()) if "(" in m.group() or ")" in m.group() else m.span() for m in _DOTTED.finditer(text)
+    ]
+    for start, end in run.dotted:
+        if end < len(text) and text[end] in "/:" and run.free(start, end):
+            m = _BARE_URL.match(text, start)
+            if m and run.free(m.start(), m.end("host")) and _plausible_host(run, m.start("host"), m.end("host")):
+                _emit_url(run, m, bare=True)
+
+
+def _balanced(text: str, start: int, end: int) -> tuple[int, int]:
+    """A token without brackets that open or close outside it: `(evil.com)` -> `evil.com`, `t(x64).dll` kept."""
+    opened, closed = text.count("(", start, end), text.count(")", start, end)
+    while start < end and text[start] == "(" and opened > closed:
+        start, opened = start + 1, opened - 1
+    while start < end and text[end - 1] == ")" and closed > opened:
+        end, closed = end - 1, closed - 1
+    while start < end and text[start] == "(" and text[end - 1] == ")":
+        start, end = start + 1, end - 1
+    return start, end
+
+
+def _dotted(run: _Run) -> None:
+    """Addresses, file names and domains: each dotted token is told apart by its parts."""
+    for start, end in run.dotted:
+        if run.free(start, end):
+            token = run.text[start:end]
+            if token.count("(") != token.count(")") or _detection_name(run.text, start):
+                continue
+            parts = token.split(".")
+            if all(part.isdigit() for part in parts):
+                _ipv4(run, token, start, end)
+            elif not _file_name(run, parts, start):
+                _domain(run, token, start, end)
+
+
+def _ipv4(run: _Run, token: str, start: int, end: int) -> None:
+    """An IPv4 address (with its CIDR suffix), unless it is a version number."""
+    text = run.text
+    if not _IPV4_FULL.fullmatch(token) or _VERSION_BEFORE.search(text, max(0, start - 12), start):
+        return
+    cidr = _CIDR.match(text, end)
+    if cidr:
+        token, end = token + cidr.group(), cidr.end()
+    run.claim(start, end)
+    run.add("ipv4", token, start, end)
+
+
+def _file_name(run: _Run, parts: list[str], start: int) -> bool:
+    """Record `parts` as a file name (without version suffixes like `.so.4.6`) if it ends in a known extension."""
+    while len(parts) > 2 and parts[-1].isdigit():
+        parts = parts[:-1]
+    if len(parts) < 2 or parts[-1].lower() not in _EXTENSION_SET or run.text[start - 1 : start] in _NOT_BEFORE_FILE:
+        return False
+    end = start + len(".".join(parts))
+    if run.rf.was_defanged(start, end):
+        return False
+    start = _spaced_start(run.text, start, end)
+    run.claim(start, end)
+    run.add("filename", run.text[start:end], start, end)
+    return True
+
+
+def _spaced_start(text: str, start: int, end: int) -> int:
+    """Where a file name with spaces begins, when it fills a whole line, list item or table cell; else `start`."""
+    if text[start - 1 : start] != " " or not _SEGMENT_END.match(text, end):
+        return start
+    floor = max(0, start - _MAX_PREFIX)
+    segment = max(text.rfind(mark, floor, start) for mark in "\n\t|`") + 1
+    if segment == 0 and floor > 0:
+        return start
+    words = _SPACED_PREFIX.fullmatch(text, segment, start)
+    return words.start("words") if words else start
+
+
+def _ipv6(run: _Run) -> None:
+    """IPv6 addresses, looked for only when the text has something like one."""
+    text, last = run.text, 0
+    for anchor in _IPV6_ANCHOR.finditer(text):
+        start = anchor.start()
+        while start > max(last, anchor.start() - 40) and text[start - 1] in _IPV6_CHARS:
+            start -= 1
+        m = _IPV6_RE.match(text, start)
+        if m is None or m.end() <= anchor.start():
+            continue
+        last = m.end()
+        value = m.group()
+        if run.free(m.start(), m.end()) and _plausible_ipv6(value):
+            run.claim(m.start(), m.end())
+            network = str(ipaddress.ip_network(value, strict=False)) if "/" in value else value.lower()
+            run.add("ipv6", network, *m.span())
+
+
+def _plausible_ipv6(value: str) -> bool:
+    """A real IPv6 address, not a time, a MAC-like run or a C++ scope."""
+    address = value.split("/")[0]
+    groups = [g for g in address.split(":") if g]
+    if _TIME.fullmatch(address) or (len(groups) < 3 and "::" not in address) or len(groups) < 2:
+        return False
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _domain(run: _Run, token: str, start: int, end: int) -> None:
+    """A host name with a public suffix that is not a detection name or an identifier."""
+    if not _HOST_FULL.fullmatch(token) or not _plausible_host(run, start, end):
+        return
+    value = token.lower()
+    if not is_public_suffix(value):
+        return
+    if run.text[start - 1 : start] == "." and run.text[start - 2 : start - 1] in "]}>":
+        value = registrable_domain(value) or value  # a template host: w[org_name].example.com
+    run.claim(start, end)
+    run.add("domain", value, start, end)
+
+
+def _detection_name(text: str, start: int) -> bool:
+    """Whether the token follows `Platform/` as in the detection name `PowerShell/Pterodo.GO`."""
+    return text[start - 1 : start] == "/" and bool(_DETECTION.search(text, max(0, start - 12), start))
+
+
+def _plausible_host(run: _Run, start: int, end: int) -> bool:
+    """Not a detection name (Win32/NukeSped.KW), a code identifier or a path component."""
+    host = run.text[start:end]
+    tld = host.rsplit(".", 1)[-1]
+    defanged = run.rf.was_defanged(start, end)
+    if defanged:
+        return True
+    if tld != tld.lower() and not host.isupper():
+        return False
+    before = run.text[max(0, start - 1) : start]
+    if before == "\\" or _detection_name(run.text, start):
+        return False
+    return not (host.isupper() and len(tld) == 2 and before == "/")

@@ -1,0 +1,179 @@
+"""Indicator extraction: refanging, each kind, disambiguation, offsets, robustness and linear time."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from heistwatch.ingest import Found, document_from_string, extract_indicators, extract_text
+from heistwatch.ingest.wallets import valid_btc
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def _found(text: str, fmt: str = "txt") -> list[Found]:
+    return extract_indicators(document_from_string(text, fmt))
+
+
+def _values(text: str, fmt: str = "txt", role: str = "indicator") -> set[tuple[str, str]]:
+    return {(f.kind, f.value) for f in _found(text, fmt) if f.role == role}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hxxp://evil[.]com/a.php", {("url", "http://evil.com/a.php"), ("domain", "evil.com")}),
+        ("hXXps://bad(.)example[.]org/x", {("url", "https://bad.example.org/x"), ("domain", "bad.example.org")}),
+        ("c2 at evil[dot]net", {("domain", "evil.net")}),
+        ("mail: bob[at]evil{.}ru", {("email", "bob@evil.ru")}),
+        ("`++credits.offices-analytics[.]com++`", {("domain", "credits.offices-analytics.com")}),
+        ("27.102.113[.]240 and 10.1.2.0/24", {("ipv4", "27.102.113.240")}),
+        ("onion: abcdefghijklmnop.onion", {("domain", "abcdefghijklmnop.onion")}),
+    ],
+)
+def test_refanged_network_indicators(text: str, expected: set[tuple[str, str]]) -> None:
+    assert _values(text) == expected
+
+
+def test_offsets_point_into_the_original_text() -> None:
+    text = "see hxxp://evil[.]com/a and bob[at]evil[.]ru"
+    for found in _found(text):
+        assert text[found.start : found.end] == found.raw
+
+
+def test_hashes_eth_btc_are_told_apart() -> None:
+    sha1 = "B9601E60F87545441BF8579B2F62668C56507F4A"
+    eth = "0x52908400098527886E0F7030069857D2E4169EE7"
+    wallets = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2 bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+    text = f"{sha1} {eth} {wallets} 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3"
+    assert _values(text) == {
+        ("sha1", sha1.lower()),
+        ("eth", eth.lower()),
+        ("btc", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"),
+        ("btc", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+    }
+
+
+def test_hex_inside_identifiers_and_serials_is_not_a_hash() -> None:
+    md5 = "27966ccfd5d547b8a1f720ef960e216b"
+    assert _values(f"525ea2_{md5}.xls") == {("filename", f"525ea2_{md5}.xls")}
+    assert ("md5", md5) not in _values(f"Certificate serial number: {md5}")
+
+
+def test_ids_and_registry() -> None:
+    text = "CVE-2017-11882 and t1059.001? T1547.001, T1027. reg add HKLM\\SYSTEM\\Control\\Safeboot\\X /t REG_SZ /f"
+    values = _values(text)
+    assert ("cve", "CVE-2017-11882") in values
+    assert ("attack_technique", "T1547.001") in values and ("attack_technique", "T1027") in values
+    assert ("registry", "HKLM\\SYSTEM\\Control\\Safeboot\\X") in values
+
+
+def test_registry_keys_with_spaces_and_values() -> None:
+    text = '[HKEY_LOCAL_MACHINE\\Software\\Microsoft\\Windows NT\\CurrentVersion\\Console]\n"Type"=dword:1\n'
+    assert ("registry", "HKEY_LOCAL_MACHINE\\Software\\Microsoft\\Windows NT\\CurrentVersion\\Console") in _values(text)
+    assert ("registry", "HKLM\\Run\\Evil") in _values("HKLM\\Run\\Evil = \u201cx.dll\u201d")
+
+
+def test_file_names() -> None:
+    text = "C:\\Intel\\IntelR.lor\n%TEMP%\\x\\Quiz1.exe\n| `9D8B` | `HSBC job offer.pdf.zip` |\nlibcurl.so.4.6.0"
+    values = _values(text)
+    for name in ("IntelR.lor", "Quiz1.exe", "HSBC job offer.pdf.zip", "libcurl.so"):
+        assert ("filename", name) in values
+
+
+def test_disambiguation() -> None:
+    text = "Win32/NukeSped.KW at 12:30:45, version 1.2.3.4, setup.py, evil.zip and lib.so; 2001:db8::1 is v6"
+    values = _values(text)
+    kinds = {kind for kind, _ in values}
+    assert "domain" not in kinds
+    assert "ipv4" not in kinds
+    assert ("ipv6", "2001:db8::1") in _values("2001:db8::1 is v6", role="mention") | values
+
+
+def test_urls_lose_trailing_punctuation_and_placeholders() -> None:
+    assert ("url", "https://evil.com/a/b") in _values("(see https://evil[.]com/a/b).")
+    assert ("url", "ftp://evil.org/board/") in _values("ftp://evil[.]org/board/<user_id>/x.dib")
+
+
+def test_template_host_gives_the_registrable_domain() -> None:
+    assert ("domain", "dnslookup.services") in _values("w[org_name].dnslookup[.]services")
+
+
+def test_bare_url_needs_a_path() -> None:
+    assert ("url", "evil.com/gate.php") in _values("evil[.]com/gate.php")
+    assert ("url", "evil.com") not in _values("evil[.]com/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.sampled_from(["txt", "md", "adoc", "html"]))
+def test_never_crashes_on_text(text: str, fmt: str) -> None:
+    doc = document_from_string(text, fmt)
+    for found in extract_indicators(doc):
+        assert 0 <= found.start <= found.end <= len(doc.text)
+        assert found.role in ("indicator", "mention")
+
+
+@pytest.mark.parametrize("text", ["hxxp://[.]", "a[.]b[.]", "[at][at]x", "0.0.0.0/0", "::", "HKLM\\", "a.exe.1.2"])
+def test_regressions(text: str) -> None:
+    extract_indicators(document_from_string(text))
+
+
+def test_linear_in_input_size() -> None:
+    """The number of findings grows linearly with repeated input and no match spans two copies."""
+    block = "hxxp://evil[.]com/a.php 1.2.3.4 B9601E60F87545441BF8579B2F62668C56507F4A Quiz1.exe\n" * 10
+    small = extract_indicators(document_from_string(block * 10))
+    large = extract_indicators(document_from_string(block * 50))
+    assert len(large) == 5 * len(small)
+    assert max(f.end - f.start for f in large) == max(f.end - f.start for f in small)
+
+
+def test_five_megabytes_of_prose_is_processed() -> None:
+    text = ("The actor used many tools; see evil[.]com for more. " * 100 + "\n") * 1000
+    assert len(text) > 5_000_000
+    found = extract_indicators(document_from_string(text))
+    assert len(found) == 100_000
+
+
+def test_corpus_sample_is_extracted() -> None:
+    corpus = DATA / "ioc-corpus"
+    if not corpus.is_dir():
+        pytest.skip("shared corpus not present")
+    label = json.loads((corpus / "labels" / "eset-famoussparrow.json").read_text(encoding="utf-8"))
+    values = {(f.kind, f.value) for f in extract_indicators(extract_text(corpus / label["file"]))}
+    for kind in ("sha1", "attack_technique"):
+        for value in label["iocs"][kind]:
+            assert (kind, value.lower() if kind == "sha1" else value) in values
+
+
+def _seconds(text: str) -> float:
+    doc = document_from_string(text)
+    start = time.perf_counter()
+    extract_indicators(doc)
+    return time.perf_counter() - start
+
+
+def test_one_long_line_stays_linear() -> None:
+    """A single 5 MB line costs about five times a 1 MB one (loose bound: quadratic work would be 25x)."""
+    unit = "the actor sent a lure " * 8 + "x HSBC job offer.pdf.zip | evil[.]com 1.2.3.4 a\t"
+    small, large = unit * (1_000_000 // len(unit)), unit * (5_000_000 // len(unit))
+    ratio = min(_seconds(large) for _ in range(2)) / min(_seconds(small) for _ in range(2))
+    assert ratio < 12
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0", True),  # BIP 350, bech32m
+        ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", True),  # BIP 173, upper case
+        ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", False),  # one character changed
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", True),  # P2SH
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLz", False),
+    ],
+)
+def test_bitcoin_checksums(address: str, valid: bool) -> None:
+    assert valid_btc(address) is valid
