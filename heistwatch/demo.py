@@ -1,8 +1,9 @@
 """The end-to-end demo investigation on the embedded store (grows stage by stage).
 
 Today: build the knowledge base from the packaged open data, resolve the case's names across sources, ingest
-the incident report written for the demo, and write the resolutions, the report's findings and two STIX 2.1
-bundles (the case's actors and claims; the report), each checked by stix2-validator.
+the incident report written for the demo, attribute the case's evidence (the report's findings and what the
+exchange's responders observed), and write the resolutions, the findings, the attribution with its explanation
+and two STIX 2.1 bundles (the case's actors and claims; the report), each checked by stix2-validator.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 
 from stix2validator import ValidationOptions, validate_parsed_json
 
+from heistwatch.attribute.evidence import findings_evidence, read_evidence
+from heistwatch.attribute.knowledge import Attributor, Levels
 from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
+from heistwatch.share.attribution import attribution_dict, render_attribution
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.text import render_resolution
@@ -39,6 +43,7 @@ CASE_NAMES = (
     "Andariel",
 )
 REPORT_FILE = "incident-report.md"
+EVIDENCE_FILE = "evidence.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class DemoResult:
     files: dict[str, Path]
     disagreements: dict[str, list[str]]
     ingest: IngestSummary
+    attribution: Levels
     stix_errors: dict[str, list[str]]
 
     @property
@@ -79,7 +85,8 @@ def run_demo(out: Path) -> DemoResult:
         errors: dict[str, list[str]] = {}
         disagreements = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
-        return DemoResult(out, build, files, disagreements, _summary(analysis), errors)
+        levels = _attribute_case(store, analysis, out, files)
+        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, errors)
     finally:
         store.close()
 
@@ -117,6 +124,19 @@ def _ingest_report(store: SQLiteStore, out: Path, files: dict[str, Path], errors
     files["report STIX bundle"] = _write(out / "report.stix.json", json.dumps(bundle, indent=1))
     errors["report STIX bundle"] = _validate(bundle)
     return analysis
+
+
+def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]) -> Levels:
+    """Attribute the report's findings plus the responders' evidence file; write the result and its explanation."""
+    packaged = resources.files("heistwatch") / "data" / "demo" / EVIDENCE_FILE
+    with resources.as_file(packaged) as path:
+        observed = read_evidence(path, store)
+    report = analysis.batch.report
+    evidence = [*findings_evidence(analysis.batch.findings, store, report.name), *observed]
+    levels = Attributor(store).attribute(evidence, top=5)
+    files["attribution (text)"] = _write(out / "attribution.txt", render_attribution(levels))
+    files["attribution (JSON)"] = _write(out / "attribution.json", json.dumps(attribution_dict(levels), indent=1))
+    return levels
 
 
 def _summary(analysis: Analysis) -> IngestSummary:

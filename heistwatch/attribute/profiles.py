@@ -20,7 +20,7 @@ from heistwatch.attribute.model import Item, Profile
 from heistwatch.kb.resolve import Resolver
 from heistwatch.kb.seed.attack import SOURCE_KEY as ATTACK
 from heistwatch.kb.store import KnowledgeStore
-from heistwatch.model import KBObject, ObjectType, Relation, name_key
+from heistwatch.model import Claim, KBObject, ObjectType, Relation, name_key
 
 # Strength of a name tied by a claim that gives no likelihood, by relation.
 _RELATION_STRENGTH = {
@@ -32,6 +32,16 @@ _RELATION_STRENGTH = {
 }
 LISTED_STRENGTH = 1.0
 USES_STRENGTH = 0.7
+# The galaxy spells one sector several ways; these keys are read as one.
+_SECTOR_SYNONYMS = {
+    "financial": "finance",
+    "financialservices": "finance",
+    "banking": "finance",
+    "banks": "finance",
+    "telecomms": "telecommunications",
+    "telecoms": "telecommunications",
+    "defence": "defense",
+}
 _VICTIM_FIELDS = {"cfr-target-category": "sector", "cfr-suspected-victims": "victim"}
 
 
@@ -51,8 +61,9 @@ def name_item(name: str) -> str:
 
 
 def victim_item(kind: str, value: str) -> str:
-    """The vocabulary id of a targeted sector or victim ("sector:financial", "victim:japan")."""
-    return f"{kind}:{name_key(value)}"
+    """The vocabulary id of a targeted sector or victim ("sector:finance", "victim:japan")."""
+    key = name_key(value)
+    return f"{kind}:{_SECTOR_SYNONYMS.get(key, key) if kind == 'sector' else key}"
 
 
 def knowledge_profiles(store: KnowledgeStore, resolver: Resolver | None = None) -> KnowledgeProfiles:
@@ -141,15 +152,10 @@ def _add_names(
             _raise(strengths[group.id], _victims(actor), LISTED_STRENGTH)
     claims = store.claims()
     ends = {o.id: o for o in store.objects(ids={c.subject_id for c in claims} | {c.object_id for c in claims})}
-    for claim in claims:
-        strength = claim.likelihood.probability if claim.likelihood else _RELATION_STRENGTH[claim.relation]
-        pairs = [(claim.subject_id, claim.object_id)]
-        if claim.relation is Relation.SAME_AS:
-            pairs.append((claim.object_id, claim.subject_id))
-        for named, actor_id in pairs:
-            group = resolver.attack_group(ends[actor_id])
-            if group is not None and group.id in strengths:
-                _raise(strengths[group.id], _names(ends[named]), strength)
+    for record, ties in _claimed_groups(claims, ends, resolver).items():
+        for group_id, strength in ties.items():
+            if group_id in strengths:
+                _raise(strengths[group_id], _names(ends[record]), strength)
     used = store.relationships(from_ids=list(by_id), type="uses")
     targets = {o.id: o for o in store.objects(ids={r.target_ref for r in used})}
     for rel in used:
@@ -157,6 +163,31 @@ def _add_names(
         target = targets.get(rel.target_ref)
         if group is not None and group.id in strengths and target is not None and target.type is ObjectType.MALWARE:
             _raise(strengths[group.id], _names(target), USES_STRENGTH)
+
+
+def _claimed_groups(claims: list[Claim], ends: dict[str, KBObject], resolver: Resolver) -> dict[str, dict[str, float]]:
+    """Record id -> {ATT&CK group id: strength} from claims, plus one hop along same-as claims.
+
+    "Dangerous Password is CryptoCore" (same-as) and "CryptoCore is likely Lazarus" tie Dangerous Password to
+    Lazarus at the product of the two strengths.
+    """
+    direct: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    same_as: list[tuple[str, str, float]] = []
+    for claim in claims:
+        strength = claim.likelihood.probability if claim.likelihood else _RELATION_STRENGTH[claim.relation]
+        pairs = [(claim.subject_id, claim.object_id)]
+        if claim.relation is Relation.SAME_AS:
+            pairs.append((claim.object_id, claim.subject_id))
+            same_as += [(a, b, strength) for a, b in pairs]
+        for named, actor_id in pairs:
+            group = resolver.attack_group(ends[actor_id])
+            if group is not None:
+                _raise(direct[named], [group.id], strength)
+    ties = {record: dict(groups) for record, groups in direct.items()}
+    for record, alias, strength in same_as:
+        for group_id, tie in direct.get(alias, {}).items():
+            _raise(ties.setdefault(record, {}), [group_id], strength * tie)
+    return ties
 
 
 def _names(obj: KBObject) -> list[str]:

@@ -9,6 +9,7 @@ import click
 
 from heistwatch.cli.main import cli, echo_json
 from heistwatch.demo import CASE_NAMES, run_demo
+from heistwatch.share.attribution import attribution_dict, render_attribution
 
 
 @cli.command()
@@ -20,7 +21,7 @@ from heistwatch.demo import CASE_NAMES, run_demo
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(out: Path | None, as_json: bool) -> None:
-    """Build the knowledge base, resolve the case's names, ingest the incident report, and write the outputs."""
+    """Build the knowledge base, resolve the case's names, ingest the incident report, attribute the case."""
     folder = out or Path(tempfile.mkdtemp(prefix="heistwatch-demo-"))
     click.echo(f"building the knowledge base in {folder} ...", err=True)
     result = run_demo(folder)
@@ -33,6 +34,7 @@ def demo(out: Path | None, as_json: bool) -> None:
                 "files": {k: str(v) for k, v in result.files.items()},
                 "disagreements": result.disagreements,
                 "ingest": vars(result.ingest),
+                "attribution": attribution_dict(result.attribution),
                 "stix_valid": result.stix_valid,
                 "stix_errors": result.stix_errors,
             }
@@ -51,6 +53,9 @@ def demo(out: Path | None, as_json: bool) -> None:
     click.echo(f"  mentions    {found.mentions} kept apart (reference links, abused services, private addresses)")
     click.echo("  named       " + ", ".join(found.named))
     click.echo("  techniques  " + ", ".join(found.techniques))
+    click.echo("\nAttribution of the case (report findings and the responders' evidence):")
+    click.echo("  " + render_attribution(result.attribution).split("\n\nWhy", 1)[0].replace("\n", "\n  "))
+    click.echo(f"  (the explanation of each leading candidate is in {result.files['attribution (text)']})")
     click.echo("")
     for label, errors in result.stix_errors.items():
         verdict = "valid" if not errors else f"INVALID: {errors[:3]}"

@@ -38,6 +38,8 @@ def test_claims_tie_names_to_groups_at_their_likelihood(profiles: KnowledgeProfi
     # ClearSky: CryptoCore is Lazarus, "likely" (ICD 203 midpoint 0.675); ATT&CK does not say so.
     assert lazarus[name_item("CryptoCore")] == pytest.approx(0.675)
     assert name_item("CryptoCore") not in _profile(profiles, "G0082")
+    # Dangerous Password reaches Lazarus only through "same as CryptoCore": one hop, at the product of strengths.
+    assert 0 < lazarus[name_item("Dangerous Password")] < lazarus[name_item("CryptoCore")]
     countries = {p.actor_id: p.country for p in profiles.profiles}
     assert countries["G0032"] == countries["G0082"] == "KP"
 
