@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check heistwatch tests benchmarks
-	$(BIN)/ruff format --check heistwatch tests benchmarks
+	$(BIN)/ruff check heistwatch tests benchmarks scripts
+	$(BIN)/ruff format --check heistwatch tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,8 +27,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# Benchmarks read ../shared/data (the IOC corpus, the attribution bench); the anchors come from the `bench` extra.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/kb.py
+	$(BIN)/python benchmarks/ioc_extraction.py
+	$(BIN)/python benchmarks/technique_tagging.py
+	$(BIN)/python benchmarks/attribution.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
