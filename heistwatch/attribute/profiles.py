@@ -86,7 +86,8 @@ def knowledge_profiles(store: KnowledgeStore, resolver: Resolver | None = None) 
         if umbrella:
             umbrellas[actor] = umbrella
         profiles.append(Profile(actor, group.name, strengths[gid], country=country))
-    names = {str(o.external_id): o.name for o in _attack_objects(store)}
+    names = {name_item(e.name): e.name for e in store.names() if e.primary}
+    names |= {str(o.external_id): o.name for o in _attack_objects(store)}
     return KnowledgeProfiles(items, profiles, _without_cycles(umbrellas, profiles), names)
 
 
