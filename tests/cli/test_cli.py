@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -94,3 +95,36 @@ def test_ingest_folder_reports_the_bad_file_and_stores_the_rest(
     assert json.loads(bundle.read_text())["type"] == "bundle"
     code, out, _ = run(capsys, "--kb", str(kb), "kb", "stats", "--json")
     assert any(s["source"]["key"].startswith("report-") and s["indicators"] for s in json.loads(out))
+
+
+def test_ingest_reads_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, built_kb: BuildReport, tmp_path: Path
+) -> None:
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(built_kb.path, kb)
+    html = b"<p>C2 at <b>hxxps://login-verify[.]org/p</b> &amp; 45.61.136[.]130</p>"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(html)))
+    code, out, _ = run(capsys, "--kb", str(kb), "ingest", "-", "--format", "html", "--json")
+    assert code == Exit.OK
+    (result,) = json.loads(out)
+    assert result["path"] == "<stdin>"
+    assert {"login-verify.org", "45.61.136.130"} <= {f["value"] for f in result["findings"]}
+
+
+def test_attribute_evidence_file_and_abstention(
+    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"evidence": []}')
+    code, out, _ = run(capsys, "--kb", str(built_kb.path), "attribute", str(empty), "--json")
+    assert code == Exit.OK
+    assert json.loads(out)["abstained"] is True
+    strong = tmp_path / "case.json"
+    rows = [{"kind": "name", "value": "CryptoCore"}, {"kind": "software", "value": "AppleJeus"}]
+    strong.write_text(json.dumps({"evidence": rows}))
+    code, out, _ = run(capsys, "--kb", str(built_kb.path), "attribute", str(strong), "--json")
+    result = json.loads(out)
+    assert code == Exit.OK and result["levels"]["country"]
+    assert abs(sum(result["levels"]["group"].values()) + result["unknown_actor_probability"] - 1) < 1e-6
+    code, _, err = run(capsys, "--kb", str(built_kb.path), "attribute", "--report", "nope")
+    assert code == Exit.NOT_FOUND and "nope" in err
