@@ -12,12 +12,15 @@ from heistwatch.kb.build import BuildReport
 from heistwatch.model import (
     TLP,
     Claim,
+    Finding,
     ImportBatch,
     KBObject,
     Likelihood,
     ObjectType,
     Relation,
     Relationship,
+    Report,
+    ReportBatch,
     Source,
     derive_id,
     make_indicator,
@@ -152,3 +155,37 @@ def kb_store(built_kb: BuildReport) -> Iterator[SQLiteStore]:
 @pytest.fixture
 def tmp_kb(tmp_path: Path) -> Path:
     return tmp_path / "kb.sqlite"
+
+
+def report_batch(ingested: str, values: tuple[str, ...]) -> ReportBatch:
+    """A one-report batch with a domain indicator and finding per value."""
+    source = Source(key="report-abc", name="A report")
+    report = Report(
+        id=derive_id("report", "abc"),
+        sha256="abc",
+        name="r.txt",
+        title="A report",
+        format="txt",
+        chars=99,
+        ingested=ingested,
+        source=source.key,
+    )
+    indicators = tuple(make_indicator("domain", v, source=source.key) for v in values)
+    findings = tuple(
+        Finding(
+            id=derive_id("finding", "abc", v),
+            report_id=report.id,
+            kind="domain",
+            value=v,
+            role="indicator",
+            reason="narrative",
+            start=i * 10,
+            end=i * 10 + 5,
+            sentence_start=0,
+            sentence_end=50,
+            object_ids=("x--1",),
+            score=0.5,
+        )
+        for i, v in enumerate(values)
+    )
+    return ReportBatch(source=source, report=report, findings=findings, indicators=indicators)

@@ -7,6 +7,7 @@ import gc
 import os
 import sqlite3
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -17,7 +18,7 @@ from heistwatch.kb.seed.attack import load_attack
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
 from heistwatch.kb.seed.misp import load_misp_galaxies
 from heistwatch.kb.sqlite import SQLiteStore
-from heistwatch.model import ImportBatch
+from heistwatch.model import ImportBatch, Indicator, ReportBatch
 
 Progress = Callable[[str], None]
 
@@ -45,6 +46,7 @@ def build_knowledge_base(
     try:
         with _collector_paused():
             unresolved = _build(temporary, claims_files, say, records)
+            _carry_reports(path, temporary, records)
         _checkpoint(path)
         os.replace(temporary, path)
     except BaseException:
@@ -74,6 +76,26 @@ def _build(
     finally:
         store.close()
     return galaxy.unresolved_links
+
+
+def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
+    """Copy the ingested reports (and their findings and indicators) of the knowledge base being replaced."""
+    if not old.exists():
+        return
+    previous, rebuilt = SQLiteStore(old), SQLiteStore(new, bulk=True)
+    try:
+        sources = {s.key: s for s in previous.sources()}
+        by_source: defaultdict[str, list[Indicator]] = defaultdict(list)
+        for indicator in previous.indicators():
+            by_source[indicator.source].append(indicator)
+        for report in previous.reports():
+            findings = tuple(previous.findings(report.id))
+            batch = ReportBatch(sources[report.source], report, findings, tuple(by_source[report.source]))
+            rebuilt.import_report(batch)
+            records["reports-kept"] = records.get("reports-kept", 0) + 1
+    finally:
+        previous.close()
+        rebuilt.close()
 
 
 @contextlib.contextmanager

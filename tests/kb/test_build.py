@@ -10,6 +10,7 @@ from heistwatch.errors import ClaimsFileError
 from heistwatch.kb import SQLiteStore, build_knowledge_base
 from heistwatch.kb.build import BuildReport
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
+from tests.conftest import report_batch
 
 GOOD_CLAIM = """\
 topic: test
@@ -97,3 +98,21 @@ def test_failed_build_leaves_previous_knowledge_base_intact(tmp_path: Path) -> N
     assert [(s.source.key, s.claims, dict(s.objects)) for s in store.stats()] == before
     store.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "good.yaml", "kb.sqlite"]
+
+
+def test_rebuild_keeps_ingested_reports(tmp_path: Path) -> None:
+    target = tmp_path / "kb.sqlite"
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD_CLAIM, encoding="utf-8")
+    build_knowledge_base(target, claims_files=[good])
+    store = SQLiteStore(target)
+    batch = report_batch("2026-01-01T00:00:00Z", ("a.example",))
+    store.import_report(batch)
+    store.close()
+    report = build_knowledge_base(target, claims_files=[good])
+    assert report.records["reports-kept"] == 1
+    store = SQLiteStore(target)
+    assert store.reports() == [batch.report]
+    assert store.findings(batch.report.id) == list(batch.findings)
+    assert [i.value for i in store.indicators(kind="domain")] == ["a.example"]
+    store.close()

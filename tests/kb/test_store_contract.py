@@ -12,18 +12,13 @@ from heistwatch.errors import StoreError
 from heistwatch.kb import KnowledgeStore, SQLiteStore
 from heistwatch.model import (
     Claim,
-    Finding,
     ImportBatch,
     ObjectType,
     Relation,
-    Report,
-    ReportBatch,
-    Source,
     derive_id,
-    make_indicator,
     name_key,
 )
-from tests.conftest import sample_batch
+from tests.conftest import report_batch, sample_batch
 
 
 @pytest.fixture(params=["sqlite-memory", "sqlite-file"])
@@ -113,45 +108,12 @@ def test_stats_count_per_source(store: KnowledgeStore) -> None:
     assert (stats["publisher-b"].claims, stats["publisher-b"].relationships) == (2, 0)
 
 
-def _report_batch(ingested: str, values: tuple[str, ...]) -> ReportBatch:
-    source = Source(key="report-abc", name="A report")
-    report = Report(
-        id=derive_id("report", "abc"),
-        sha256="abc",
-        name="r.txt",
-        title="A report",
-        format="txt",
-        chars=99,
-        ingested=ingested,
-        source=source.key,
-    )
-    indicators = tuple(make_indicator("domain", v, source=source.key) for v in values)
-    findings = tuple(
-        Finding(
-            id=derive_id("finding", "abc", v),
-            report_id=report.id,
-            kind="domain",
-            value=v,
-            role="indicator",
-            reason="narrative",
-            start=i * 10,
-            end=i * 10 + 5,
-            sentence_start=0,
-            sentence_end=50,
-            object_ids=("x--1",),
-            score=0.5,
-        )
-        for i, v in enumerate(values)
-    )
-    return ReportBatch(source=source, report=report, findings=findings, indicators=indicators)
-
-
 def test_report_read_back_and_re_ingest_keeps_first_time_and_replaces_findings(store: KnowledgeStore) -> None:
-    first = store.import_report(_report_batch("2026-01-01T00:00:00Z", ("a.example", "b.example")))
+    first = store.import_report(report_batch("2026-01-01T00:00:00Z", ("a.example", "b.example")))
     assert store.reports() == [first]
     assert [f.value for f in store.findings(first.id)] == ["a.example", "b.example"]
     assert store.findings(first.id)[0].object_ids == ("x--1",)
-    again = store.import_report(_report_batch("2026-02-02T00:00:00Z", ("b.example",)))
+    again = store.import_report(report_batch("2026-02-02T00:00:00Z", ("b.example",)))
     assert again.ingested == "2026-01-01T00:00:00Z"
     assert [f.value for f in store.findings(first.id)] == ["b.example"]
     assert [i.value for i in store.indicators(kind="domain")] == ["b.example"]
