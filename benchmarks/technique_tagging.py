@@ -29,6 +29,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from heistwatch.ingest.sentences import split_sentences
 from heistwatch.ingest.techniques import (
     NO_TECHNIQUE,
+    POSSIBLE_THRESHOLD,
     THRESHOLD,
     Example,
     TechniqueTagger,
@@ -151,7 +152,12 @@ def _held_out(examples: Sequence[Example], min_support: int) -> dict[str, Any]:
     train_seconds = time.perf_counter() - start
     texts, gold = _sentences(test)
     predicted = [{t for t, _ in hits} for hits in tagger.predict(texts)]
-    top1 = [{tagger.classes[int(np.argmax(row))]} - {NO_TECHNIQUE} for row in tagger.scores(texts)]
+    scores = tagger.scores(texts)
+    top1 = [{tagger.classes[int(np.argmax(row))]} - {NO_TECHNIQUE} for row in scores]
+    possible = [
+        set() if p or float(row.max()) < POSSIBLE_THRESHOLD else t
+        for p, t, row in zip(predicted, top1, scores, strict=True)
+    ]
     matcher = _name_matcher()
     anchor = [matcher(t) for t in texts]
     return {
@@ -165,11 +171,20 @@ def _held_out(examples: Sequence[Example], min_support: int) -> dict[str, Any]:
         "test": _metrics(gold, predicted),
         "test_parent_level": _metrics(_parents(gold), _parents(predicted)),
         "test_top1_no_threshold": _metrics(gold, top1),
+        "possible_threshold": POSSIBLE_THRESHOLD,
+        "test_with_possible": _metrics(gold, [p | q for p, q in zip(predicted, possible, strict=True)]),
+        "possible_tier_precision": _tier_precision(gold, possible),
         "anchor_name_match": _metrics(gold, anchor),
         "per_technique": _per_technique(gold, predicted, min_support),
         "tagger": tagger,
         "texts": texts,
     }
+
+
+def _tier_precision(gold: Gold, predicted: Predictions) -> float:
+    """Share of one tier's predictions that are right."""
+    made = sum(len(p) for p in predicted)
+    return sum(len(p & g) for p, g in zip(predicted, gold, strict=True)) / made if made else 0.0
 
 
 def _strip_ids(text: str) -> str:
@@ -297,6 +312,8 @@ def render(result: dict[str, Any], rows: int) -> str:
         _line("  macro", h["test"]["macro"]) + f"  over {h['test']['techniques']} techniques",
         _line("  micro, parent technique level", h["test_parent_level"]["micro"]),
         _line("  top-1, no threshold (micro)", h["test_top1_no_threshold"]["micro"]),
+        _line(f"  with the possible tier ({h['possible_threshold']:+.1f})", h["test_with_possible"]["micro"])
+        + f"  the tier alone: P={h['possible_tier_precision']:.3f}",
         _line("  anchor: name match (micro)", h["anchor_name_match"]["micro"])
         + f"  model/anchor F1 = {h['test']['micro']['f1'] / max(1e-9, h['anchor_name_match']['micro']['f1']):.1f}x",
         f"per technique (support >= min): {len(h['per_technique'])} techniques, top {rows} by support",

@@ -26,6 +26,8 @@ from heistwatch.model import Finding, ObjectType, name_key, normalize_indicator
 
 KINDS = ("technique", "software", "name", "sector", "victim", "indicator")
 INDICATOR_RELIABILITY = 0.5
+# A technique read from prose is as reliable as the tagger's measured precision (benchmarks/technique_tagging.py).
+TECHNIQUE_RELIABILITY = {"id": 1.0, "model": 0.9, "model-possible": 0.66}
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 _SOFTWARE = re.compile(r"S\d{4}")
 _NAMED = {ObjectType.INTRUSION_SET, ObjectType.CAMPAIGN, ObjectType.MALWARE, ObjectType.TOOL}
@@ -117,7 +119,8 @@ def findings_evidence(findings: Sequence[Finding], store: KnowledgeStore, source
     out: list[Evidence] = []
     for f in findings:
         if f.role == "technique":
-            out.append(Evidence(f.value, "technique", source))
+            via = f.reason.partition(":")[0]
+            out.append(Evidence(f.value, "technique", source, TECHNIQUE_RELIABILITY.get(via, 1.0)))
         elif f.role == "entity" and not f.reason.endswith(NEGATED):
             out += [Evidence(i, k, source) for k, i in _named(f.value, store)]
     return _unique(out)
