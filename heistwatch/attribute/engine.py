@@ -9,7 +9,7 @@ import numpy as np
 from heistwatch.attribute.calibrate import probabilities
 from heistwatch.attribute.explain import explain, same_origin
 from heistwatch.attribute.model import Attribution, Candidate, Evidence
-from heistwatch.attribute.score import Model, Scores, origin_key, score
+from heistwatch.attribute.score import Model, Scores, score
 from heistwatch.attribute.words import analytic_confidence, likelihood_of
 
 
@@ -37,19 +37,14 @@ def attribute(evidence: Sequence[Evidence], model: Model, top: int = 10, explain
     """Rank every candidate and the unknown actor; keep the `top` best, explaining the first `explain_top`."""
     scores = score(evidence, model)
     actors, unknown = probabilities(scores.log_lr, model.calibration)
-    order = np.lexsort((np.arange(len(actors)), -actors))
-    shared = same_origin(evidence)
-    candidates = tuple(
-        _candidate(model, scores, actors, int(a), shared if rank < explain_top else None)
-        for rank, a in enumerate(order[:top])
-    )
     abstained, reason = _abstain(scores, actors, model.calibration.floor)
-    origins = len({origin_key(e) for e in evidence if e.item_id in model.index})
     return Attribution(
-        candidates=candidates,
+        candidates=_candidates(
+            model, scores, actors, top, same_origin(evidence) if explain_top > 0 else None, explain_top
+        ),
         probabilities=ActorProbabilities(model.actor_index, actors),
         unknown_probability=unknown,
-        confidence="low" if abstained else analytic_confidence(float(scores.weights.sum()), origins),
+        confidence="low" if abstained else analytic_confidence(float(scores.weights.sum()), scores.origins),
         abstained=abstained,
         reason=reason,
         countries=_by_country(model, actors),
@@ -57,18 +52,27 @@ def attribute(evidence: Sequence[Evidence], model: Model, top: int = 10, explain
     )
 
 
-def _candidate(
-    model: Model, scores: Scores, actors: np.ndarray, actor: int, shared: dict[str, tuple[str, ...]] | None
-) -> Candidate:
-    """One ranked candidate, explained when `shared` (the same-origin groups) is given."""
-    probability = float(actors[actor])
-    return Candidate(
-        actor_id=model.actor_ids[actor],
-        name=model.names[actor],
-        probability=probability,
-        log_lr=float(scores.log_lr[actor]),
-        words=likelihood_of(probability),
-        explanation=None if shared is None else explain(model, scores, actor, shared),
+def _candidates(
+    model: Model,
+    scores: Scores,
+    actors: np.ndarray,
+    top: int,
+    shared: dict[str, tuple[str, ...]] | None,
+    explain_top: int,
+) -> tuple[Candidate, ...]:
+    """The `top` candidates, most probable first (ties by actor order), the first `explain_top` explained."""
+    order = np.argsort(-actors, kind="stable")[: max(top, 0)]
+    ranked = zip(order.tolist(), actors[order].tolist(), scores.log_lr[order].tolist(), strict=True)
+    return tuple(
+        Candidate(
+            actor_id=model.actor_ids[a],
+            name=model.names[a],
+            probability=p,
+            log_lr=lr,
+            words=likelihood_of(p),
+            explanation=explain(model, scores, a, shared) if shared is not None and rank < explain_top else None,
+        )
+        for rank, (a, p, lr) in enumerate(ranked)
     )
 
 

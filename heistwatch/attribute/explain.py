@@ -11,11 +11,15 @@ from heistwatch.attribute.score import Model, Scores, origin_key
 
 
 def same_origin(evidence: Sequence[Evidence]) -> dict[str, tuple[str, ...]]:
-    """Origins shared by more than one evidence entry, with their item ids (such entries count once)."""
-    groups: dict[str, list[str]] = {}
+    """Origins from which the same item id came in several evidence entries, with those ids (each counts once)."""
+    seen: set[tuple[str, str]] = set()
+    repeated: dict[str, set[str]] = {}
     for item in evidence:
-        groups.setdefault(origin_key(item), []).append(item.item_id)
-    return {key: tuple(sorted(set(ids))) for key, ids in sorted(groups.items()) if len(ids) > 1}
+        key = (origin_key(item), item.item_id)
+        if key in seen:
+            repeated.setdefault(key[0], set()).add(item.item_id)
+        seen.add(key)
+    return {origin: tuple(sorted(ids)) for origin, ids in sorted(repeated.items())}
 
 
 def explain(
@@ -35,9 +39,7 @@ def explain(
 
 
 def _expected(model: Model, scores: Scores, actor: int, limit: int) -> tuple[Contribution, ...]:
-    """The actor's profile items with the highest weight that the evidence lacks."""
-    held = model.direct[:, actor].copy()
-    held[scores.rows] = False
-    rows = np.flatnonzero(held)
-    top = rows[np.argsort(-model.log_lr[rows, actor], kind="stable")[:limit]]
+    """The actor's profile items the evidence lacks: behaviour (techniques, software) first, then by weight."""
+    seen = set(scores.rows.tolist())
+    top = [r for r in model.expected[actor][: limit + len(seen)] if r not in seen][:limit]
     return tuple(Contribution(model.item_ids[r], float(model.log_lr[r, actor])) for r in top)

@@ -1,4 +1,4 @@
-"""Per item and actor evidence features: smoothed likelihood ratio, rarity, citations, and back-off relations.
+"""Per item and actor evidence features: smoothed likelihood ratio, rarity, citations, back-off and co-occurrence.
 
 Every feature is an items x actors matrix, so a candidate's score for an evidence set is a weighted sum of rows;
 the weights are fitted by `heistwatch.attribute.calibrate` and combined once into one matrix at build time,
@@ -18,7 +18,19 @@ from heistwatch.attribute.model import Item, Profile
 
 Matrix = npt.NDArray[np.float64]
 
-FEATURES = ("nb", "match", "match_idf", "cites", "family", "software_link", "software_reverse", "size", "tactic")
+FEATURES = (
+    "nb",
+    "match",
+    "match_idf",
+    "cites",
+    "family",
+    "software_link",
+    "software_reverse",
+    "size",
+    "tactic",
+    "cosine",
+    "cooccurrence",
+)
 """Feature names, in the order of `FeatureStack.values`:
 
 - nb: Jelinek-Mercer smoothed log-likelihood ratio of the actor against the item's background frequency
@@ -30,6 +42,8 @@ FEATURES = ("nb", "match", "match_idf", "cites", "family", "software_link", "sof
 - software_reverse: share of the evidence software's techniques the actor holds, when it does not hold the software
 - size: log(1 + profile size), added per evidence item (large profiles match more by chance)
 - tactic: share of the item's tactics (kill-chain phases) where the actor holds some technique, when not held
+- cosine: the item's term in the IDF-weighted cosine of evidence and profile, rarity^2 / the profile's IDF norm
+- cooccurrence: log(1 + summed cosine similarity of the item to the actor's items over all profiles), when not held
 """
 
 
@@ -138,7 +152,8 @@ def feature_stack(
     sizes = used.sum(axis=1, keepdims=True)
     held = used[:, cols]
     absent = held == 0
-    rarity = np.log((len(profiles) + 1) / (frequency[cols] + 1))
+    idf = np.log((len(profiles) + 1) / (frequency + 1))
+    rarity = idf[cols]
     used_sparse = sparse.csr_array(used)
     values = [
         _smoothed_log_lr(held, frequency, cols, sizes, lam, background_prior),
@@ -150,6 +165,8 @@ def feature_stack(
         _software_reverse(used_sparse, vocab, cols) * absent,
         np.broadcast_to(np.log1p(sizes), held.shape),
         _tactic_share(used_sparse, vocab, cols) * absent,
+        held * rarity**2 / np.maximum(np.sqrt(used @ idf**2), 1e-12)[:, None],
+        _cooccurrence(used_sparse, frequency, cols) * absent,
     ]
     stacked = np.empty((len(values), len(cols), len(profiles)))
     for n, value in enumerate(values):
@@ -181,6 +198,15 @@ def _tactic_share(used: sparse.csr_array, vocab: Vocabulary, cols: npt.NDArray[n
     tactics = vocab.tactics[cols]
     per_item = np.asarray(tactics.sum(axis=1)).ravel()
     return np.asarray((covered @ tactics.T.toarray()) / np.maximum(per_item, 1.0))
+
+
+def _cooccurrence(used: sparse.csr_array, frequency: Matrix, cols: npt.NDArray[np.intp]) -> Matrix:
+    """Actors x items: log(1 + sum over the actor's items j of co-occurrence(i, j) / sqrt(df_i df_j))."""
+    scale = 1.0 / np.sqrt(np.maximum(frequency, 1.0))
+    actors = (used @ sparse.diags_array(scale) @ used.T).toarray()
+    shared = np.asarray(used[:, cols].T @ actors.T).T
+    similarity: Matrix = np.log1p(shared * scale[cols])
+    return similarity
 
 
 def combine(stack: FeatureStack, weights: Sequence[float] | Matrix) -> Matrix:

@@ -2,9 +2,9 @@
 
 The ratio is a weighted sum of per item features (see `heistwatch.attribute.features`): a Jelinek-Mercer smoothed
 likelihood ratio against the item's background frequency (a ubiquitous technique says little, a rare tool says a
-lot), rarity-weighted matches, citation strength, and lower-weight back-off to sub-technique relatives, software
-links and tactics. The weights come from the calibration; everything is folded into one items x actors matrix at
-build time, so scoring an evidence set is one gather and a sum.
+lot), rarity-weighted matches, an IDF-cosine term, citation strength, and lower-weight back-off to sub-technique
+relatives, software links, tactics and items that co-occur in profiles. The weights come from the calibration;
+everything is folded into one items x actors matrix at build time, so scoring an evidence set is one gather and a sum.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from heistwatch.attribute.calibrate import Calibration, load_calibration
 from heistwatch.attribute.features import Matrix, Vocabulary, combine, covering, feature_stack
 from heistwatch.attribute.model import Evidence, Item, Profile
 from heistwatch.errors import InputError
+
+BEHAVIOUR = frozenset({"technique", "software"})
+"""Item kinds listed first among an actor's items expected but not seen."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +40,7 @@ class Model:
     country_names: tuple[str, ...]
     country_of: npt.NDArray[np.intp]
     actor_index: Mapping[str, int]
+    expected: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Scores:
     rows: npt.NDArray[np.intp]
     weights: Matrix
     ignored: tuple[str, ...]
+    origins: int
 
 
 def build_model(
@@ -57,19 +62,31 @@ def build_model(
     _check_unique(profiles)
     vocab = covering(vocabulary, profiles)
     stack = feature_stack(vocab, profiles, calibration.lam, calibration.background_prior)
+    log_lr = np.ascontiguousarray(combine(stack, calibration.vector()))
     return Model(
         actor_ids=tuple(p.actor_id for p in profiles),
         names=tuple(p.name for p in profiles),
         countries=tuple(p.country for p in profiles),
         item_ids=vocab.item_ids,
         index=vocab.index,
-        log_lr=np.ascontiguousarray(combine(stack, calibration.vector())),
+        log_lr=log_lr,
         direct=stack.direct,
         calibration=calibration,
         country_names=tuple(sorted({p.country for p in profiles if p.country})),
         country_of=_country_index(profiles),
         actor_index={p.actor_id: n for n, p in enumerate(profiles)},
+        expected=_expected_order(vocab, log_lr, stack.direct),
     )
+
+
+def _expected_order(vocab: Vocabulary, log_lr: Matrix, direct: npt.NDArray[np.bool_]) -> tuple[tuple[int, ...], ...]:
+    """Each actor's held item rows, behaviour (techniques, software) first, then by weight, largest first."""
+    other = np.array([kind not in BEHAVIOUR for kind in vocab.kinds], dtype=np.bool_)
+    order = []
+    for actor in range(direct.shape[1]):
+        rows = np.flatnonzero(direct[:, actor])
+        order.append(tuple(rows[np.lexsort((-log_lr[rows, actor], other[rows]))].tolist()))
+    return tuple(order)
 
 
 def _check_unique(profiles: Sequence[Profile]) -> None:
@@ -97,8 +114,10 @@ def _clip(reliability: float) -> float:
     return min(max(float(reliability), 0.0), 1.0) if math.isfinite(reliability) else 0.0
 
 
-def item_weights(evidence: Sequence[Evidence], index: Mapping[str, int]) -> tuple[dict[int, float], tuple[str, ...]]:
-    """Weight per known item: its strongest reliability per origin, combined noisy-OR across distinct origins."""
+def item_weights(
+    evidence: Sequence[Evidence], index: Mapping[str, int]
+) -> tuple[dict[int, float], tuple[str, ...], int]:
+    """Weight per known item (strongest reliability per origin, noisy-OR across origins), ignored ids, origins."""
     best: dict[tuple[int, str], float] = {}
     ignored: set[str] = set()
     for item in evidence:
@@ -113,12 +132,13 @@ def item_weights(evidence: Sequence[Evidence], index: Mapping[str, int]) -> tupl
     missed: dict[int, float] = {}
     for (row, _), reliability in best.items():
         missed[row] = missed.get(row, 1.0) * (1.0 - reliability)
-    return {row: 1.0 - m for row, m in missed.items() if m < 1.0}, tuple(sorted(ignored))
+    weights = {row: 1.0 - m for row, m in missed.items() if m < 1.0}
+    return weights, tuple(sorted(ignored)), len({origin for _, origin in best})
 
 
 def score(evidence: Sequence[Evidence], model: Model) -> Scores:
     """Each candidate's log-likelihood ratio against the background, given the evidence."""
-    weights, ignored = item_weights(evidence, model.index)
+    weights, ignored, origins = item_weights(evidence, model.index)
     rows = np.array(sorted(weights), dtype=np.intp)
-    values = np.array([weights[int(r)] for r in rows], dtype=np.float64)
-    return Scores(log_lr=values @ model.log_lr[rows], rows=rows, weights=values, ignored=ignored)
+    values = np.array([weights[r] for r in rows.tolist()], dtype=np.float64)
+    return Scores(log_lr=values @ model.log_lr[rows], rows=rows, weights=values, ignored=ignored, origins=origins)

@@ -108,7 +108,24 @@ def test_same_origin_counts_once() -> None:
     assert (score(copied, MODEL).log_lr == once).all()
     result = attribute([*copied, *_evidence(["T1486"], origin="vendor report")], MODEL)
     explanation = result.candidates[0].explanation
-    assert explanation is not None and explanation.same_origin == {"vendor report": ("S0002", "T1486")}
+    assert explanation is not None and explanation.same_origin == {"vendor report": ("S0002",)}
+
+
+def test_distinct_items_of_one_origin_are_not_listed_as_copies() -> None:
+    result = attribute(_evidence(["S0002", "T1486"], origin="vendor report"), MODEL)
+    explanation = result.candidates[0].explanation
+    assert explanation is not None and explanation.same_origin == {}
+
+
+def test_expected_not_seen_lists_behaviour_first() -> None:
+    extra = {"name:ransom crew": 9.0, "sector:finance": 9.0, "victim:acme": 9.0}
+    profiles = [Profile("G1", "One", {"S0002": 1.0, "T1486": 1.0, "T1105": 1.0, **extra}), *_profiles()[1:]]
+    model = build_model(ITEMS, profiles, DEFAULT_CALIBRATION)
+    result = attribute(_evidence(["S0002"]), model, top=20, explain_top=20)
+    explanation = next(c.explanation for c in result.candidates if c.actor_id == "G1")
+    assert explanation is not None
+    kinds = ["other" if ":" in c.item_id else "behaviour" for c in explanation.expected_not_seen]
+    assert kinds[:2] == ["behaviour", "behaviour"] and "behaviour" not in kinds[2:]
 
 
 def test_contradictory_evidence_gives_a_defined_answer() -> None:
