@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from bisect import bisect_right
-from functools import cache
+from bisect import bisect_left, bisect_right
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pymispwarninglists
@@ -87,8 +87,14 @@ _LIST_LINE = re.compile(r"^[\s*\-\u2022|`>#.\d)]*$")
 _LINE_WINDOW = 300  # context is read at most this far either side, so very long lines stay linear
 # certificate serial numbers are not indicators (thumbprints, the certificate's SHA-1, are)
 _SERIAL = re.compile("serial", re.IGNORECASE)
+_SERIAL_LOOKALIKES = "\u017f\u0131\u0130"  # the non-ASCII characters `_SERIAL` matches: long s, dotless i, dotted I
+_SERIAL_BYTES = re.compile(b"serial")
 _SERIAL_LABEL = re.compile(r"(?i)serial(?:\s*(?:number|no\.?|#))?\s*[:=]?\s*[`'\"|]*\s*$")
 _MESSAGE_ID = re.compile(r"(?i)message-id|in-reply-to|references:")
+_UUID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
+_PATH_START = re.compile(r"[/?#]")
+_DIGITS_AND_DOTS = re.compile(r"[\d.]+")
+_DEFANGED = re.compile(r"\[\.\]|\(\.\)|\[dot\]|hxxp|\[:\]|\{\.\}", re.IGNORECASE)
 
 
 class Context:
@@ -96,16 +102,22 @@ class Context:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.has_serials = "serial" in doc.text.lower()
+        # where `_SERIAL` matches, found in a lower-cased ASCII copy (no other character lower-cases into
+        # "serial"); None when a non-ASCII look-alike makes that copy inexact and the text must be searched
+        lowered = doc.text.encode("ascii", "replace").lower()
+        self.has_serials = b"serial" in lowered
+        exact = self.has_serials and not any(char in doc.text for char in _SERIAL_LOOKALIKES)
+        self.serials = [m.start() for m in _SERIAL_BYTES.finditer(lowered)] if exact else None
         self.cells = sorted(doc.cells)
         self.cell_starts = [cell.start for cell in self.cells]
+        self.cell_ends = [cell.end for cell in self.cells]
         self.links = sorted(doc.links)
         self.link_starts = [link.start for link in self.links]
 
     def header(self, start: int, end: int) -> str | None:
         """The column header of the table cell that holds [start, end), if any."""
         i = bisect_right(self.cell_starts, start) - 1
-        if i >= 0 and self.cells[i].end >= end:
+        if i >= 0 and self.cell_ends[i] >= end:
             return self.cells[i].header
         return None
 
@@ -212,14 +224,14 @@ def ip_reason(value: str) -> str | None:
 def _url_host(url: str) -> str:
     """The lower-case host of a URL written with or without a scheme."""
     rest = url.split("://", 1)[-1]
-    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    host = _PATH_START.split(rest, maxsplit=1)[0].rsplit("@", 1)[-1]
     return host.rsplit(":", 1)[0].strip("[]").lower() if host.count(":") == 1 else host.strip("[]").lower()
 
 
 def _url_reason(value: str, ctx: Context, start: int, end: int) -> str | None:
     """Why a URL is a mention: a reference or listed host, a private address, a labelled link."""
     host = _url_host(value)
-    if re.fullmatch(r"[\d.]+", host):
+    if _DIGITS_AND_DOTS.fullmatch(host):
         return ip_reason(host)
     reason = host_reason(host)
     if reason == "vendor-site":
@@ -242,7 +254,7 @@ def _labelled_link(ctx: Context, start: int, end: int, host: str) -> bool:
 
 def _defanged(raw: str) -> bool:
     """Whether the text as written is defanged (the author marked it as dangerous)."""
-    return bool(re.search(r"\[\.\]|\(\.\)|\[dot\]|hxxp|\[:\]|\{\.\}", raw, re.IGNORECASE))
+    return bool(_DEFANGED.search(raw))
 
 
 def _domain_reason(value: str, ctx: Context, start: int, end: int, hint: str) -> str | None:
@@ -288,17 +300,33 @@ def _hash_reason(ctx: Context, start: int, end: int) -> str | None:
     """Why a hash is a mention: it is a certificate serial number."""
     if not ctx.has_serials:
         return None
-    header = ctx.header(start, end) or ""
-    nearby = ctx.doc.text[max(0, start - 40) : start]
-    if _SERIAL.search(header) or (_SERIAL.search(nearby) and _SERIAL_LABEL.search(ctx.line(start, end)[0][-40:])):
+    header = ctx.header(start, end)
+    if header is not None and _serial_header(header):
+        return "certificate-serial"
+    if _serial_nearby(ctx, start) and _SERIAL_LABEL.search(ctx.line(start, end)[0][-40:]):
         return "certificate-serial"
     return None
+
+
+@lru_cache(maxsize=1024)
+def _serial_header(header: str) -> bool:
+    """Whether a column header names serial numbers."""
+    return bool(_SERIAL.search(header))
+
+
+def _serial_nearby(ctx: Context, start: int) -> bool:
+    """Whether `serial` occurs in the 40 characters before `start`."""
+    floor = max(0, start - 40)
+    if ctx.serials is None:
+        return bool(_SERIAL.search(ctx.doc.text, floor, start))
+    i = bisect_left(ctx.serials, floor)
+    return i < len(ctx.serials) and ctx.serials[i] + 6 <= start
 
 
 def _email_reason(value: str, ctx: Context, start: int, end: int) -> str | None:
     """Why an e-mail address is a mention: a Message-ID, a redacted mailbox, a vendor contact."""
     before, _ = ctx.line(start, end)
-    if _MESSAGE_ID.search(before) or re.fullmatch(r"[0-9a-f]{8}-[0-9a-f-]{27}", value.split("@")[0]):
+    if _MESSAGE_ID.search(before) or _UUID_LIKE.fullmatch(value.split("@")[0]):
         return "message-id"
     if "**" in value:
         return "redacted"
@@ -309,16 +337,16 @@ def _email_reason(value: str, ctx: Context, start: int, end: int) -> str | None:
 def classify(kind: str, value: str, ctx: Context, start: int, end: int, hint: str = "") -> tuple[str, str]:
     """(role, reason) for one observable of `kind` at [start, end) of the document."""
     reason: str | None
-    if kind in ("ipv4", "ipv6"):
-        reason = ip_reason(value)
-    elif kind == "domain":
+    if kind == "domain":
         reason = _domain_reason(value, ctx, start, end, hint)
-    elif kind == "url":
-        reason = _url_reason(value, ctx, start, end)
+    elif kind in ("sha256", "sha1", "md5"):
+        reason = _hash_reason(ctx, start, end) if ctx.has_serials else None
     elif kind == "filename":
         reason = _filename_reason(value, ctx, start, end, hint)
-    elif kind in ("md5", "sha1", "sha256"):
-        reason = _hash_reason(ctx, start, end)
+    elif kind in ("ipv4", "ipv6"):
+        reason = ip_reason(value)
+    elif kind == "url":
+        reason = _url_reason(value, ctx, start, end)
     elif kind == "email":
         reason = _email_reason(value, ctx, start, end)
     else:

@@ -1,17 +1,26 @@
 """Indicators of compromise found in a document's text, refanged, normalized and classified.
 
-The text is refanged once into a working copy (with an offset map back to the document), then a few large
-regular-expression passes anchored on cheap features (`://`, `@`, dotted tokens, long alphanumeric runs) run
-over it in priority order; a byte mask of claimed spans keeps a later, weaker
+The text is refanged once into a working copy (with an offset map back to the document), then a few
+regular-expression passes run over it in priority order; a byte mask of claimed spans keeps a later, weaker
 pattern (a domain) from firing inside an earlier, stronger match (a URL, an e-mail, a registry key).
+
+Speed: `re` scans fast only for a pattern that starts with a literal; a pattern that starts with a look-behind or
+a character class costs a match attempt at (nearly) every position. So each pass first finds its anchors with a
+literal search (`://`, `@`, a backslash, `.`, `cve-`, `hk`), often in a one-byte-per-character class map of the
+text (`_CLASSES`), and runs its real pattern only there (`_matches_at`), which gives exactly what a `finditer`
+over the whole text would give, at a small fraction of the cost.
 """
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from functools import cache
+from operator import attrgetter
+from typing import NamedTuple
 
 from heistwatch.ingest.classify import Context, classify, is_public_suffix, registrable_domain
 from heistwatch.ingest.text import Document
@@ -35,9 +44,11 @@ KINDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Found:
-    """One observable in a document: its kind, normalized value, spelling as written, span and role."""
+class Found(NamedTuple):
+    """One observable in a document: its kind, normalized value, spelling as written, span and role.
+
+    An immutable record (a named tuple: cheap to make, and a long report has tens of thousands).
+    """
 
     kind: str
     value: str
@@ -57,6 +68,7 @@ _DEFANG = re.compile(
 _REFANG = {"++": "", "`++": "`", "++`": "`", "`+": "`", "+`": "`", "\u200b": "", "[:]": ":", "[://]": "://", "[/]": "/"}
 
 
+@cache
 def _refanged(token: str) -> str:
     """The plain spelling of one defanging token."""
     if token in _REFANG:
@@ -67,39 +79,95 @@ def _refanged(token: str) -> str:
     return "@" if "at" in lowered or "@" in lowered else "."
 
 
+def _ascii(text: str) -> bytes:
+    """`text` as ASCII bytes, one byte per character (others become `?`), for fast literal searches."""
+    return text.encode("ascii", "replace")
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """The matches `pattern.finditer(text)` gives, tried only at `starts`.
+
+    `starts` ascend and include every position where a match of `pattern` can begin, so the result is the same.
+    """
+    last = 0
+    for start in starts:
+        if start >= last and (m := pattern.match(text, start)):
+            last = max(m.end(), start + 1)
+            yield m
+
+
+# Where a defanging token can begin: a bracketed `.`, `dot`, `at`, `@`, `:`, `://` or `/`, or two of `` `+ ``
+# (in a copy with `[({`+` mapped to 0x01 and `])}` to 0x02); a zero-width space; and for hxxp and fxp, a few
+# characters before a `://` or `[:]` that follows a `p` or `ps`.
+_DEFANG_BRACKETS = bytes.maketrans(b"[({`+])}", b"\x01" * 5 + b"\x02" * 3)
+_DEFANG_ANCHOR = re.compile(rb"\x01(?=(?:[.@:/]|://|dot|DOT|at|AT)\x02|\x01)")
+_ZERO_WIDTH = re.compile("\u200b")
+_SCHEME_ANCHORS = (re.compile(rb"://"), re.compile(rb"\x01:\x02"))
+
+
+def _defang_starts(text: str, data: bytes) -> list[int]:
+    """Ascending positions that include every start of a `_DEFANG` match in `text` (`data`: its `_ascii`)."""
+    marked = data.translate(_DEFANG_BRACKETS)
+    starts = {m.start() for m in _DEFANG_ANCHOR.finditer(marked)}
+    if "\u200b" in text:
+        starts.update(m.start() for m in _ZERO_WIDTH.finditer(text))
+    for anchor in _SCHEME_ANCHORS:
+        for m in anchor.finditer(marked):
+            at = m.start()
+            if data[at - 1 : at] == b"p" or data[at - 2 : at] == b"ps":
+                starts.update(range(max(0, at - 5), at - 2))
+    return sorted(starts)
+
+
 class _Refanged:
     """The refanged working copy of a text and the map from its offsets back to the original."""
 
     def __init__(self, text: str) -> None:
+        data = _ascii(text)
         parts: list[str] = []
+        ascii_parts: list[bytes] = []
         self.clean_starts: list[int] = [0]
         self.orig_starts: list[int] = [0]
         self.replaced: list[bool] = [False]
         last = 0
         clean_pos = 0
-        for m in _DEFANG.finditer(text):
-            if m.group()[0] in "hf" and m.start() and text[m.start() - 1].isalpha():
+        refanged: list[int] = []  # working-copy offsets where a replacement starts
+        for m in _matches_at(_DEFANG, text, _defang_starts(text, data)):
+            token, start = m.group(), m.start()
+            if token[0] in "hf" and start and text[start - 1].isalpha():
                 continue
-            parts.append(text[last : m.start()])
-            clean_pos += m.start() - last
-            repl = _refanged(m.group())
-            self._mark(clean_pos, m.start(), True)
+            parts.append(text[last:start])
+            ascii_parts.append(data[last:start])
+            clean_pos += start - last
+            repl = _refanged(token)
+            refanged.append(clean_pos)
+            # a piece for the replacement, then one for the text after it
+            self.clean_starts += (clean_pos, clean_pos + len(repl))
+            self.orig_starts += (start, start + len(token))
+            self.replaced += (True, False)
             parts.append(repl)
+            ascii_parts.append(repl.encode())
             clean_pos += len(repl)
-            self._mark(clean_pos, m.end(), False)
-            last = m.end()
+            last = start + len(token)
         parts.append(text[last:])
+        ascii_parts.append(data[last:])
         self.text = "".join(parts)
+        self.ascii = b"".join(ascii_parts)  # `_ascii(self.text)`
+        self.identity = not refanged  # nothing refanged: offsets are the same
         self.defanged = bytearray(len(self.text) + 1)
-        for index, is_replaced in enumerate(self.replaced):
-            if is_replaced:
-                self.defanged[self.clean_starts[index]] = 1
+        for pos in refanged:
+            self.defanged[pos] = 1
 
-    def _mark(self, clean: int, orig: int, replaced: bool) -> None:
-        """Start a new piece of the offset map."""
-        self.clean_starts.append(clean)
-        self.orig_starts.append(orig)
-        self.replaced.append(replaced)
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original offsets of a span."""
+        if self.identity:
+            return start, end
+        i = bisect_right(self.clean_starts, start) - 1
+        within = end > start and (i + 1 == len(self.clean_starts) or end <= self.clean_starts[i + 1])
+        if within and not self.replaced[i]:
+            shift = self.orig_starts[i] - self.clean_starts[i]  # the span lies in one piece that was not refanged
+            return start + shift, end + shift
+        return self.start(start), self.end(end)
 
     def start(self, pos: int) -> int:
         """The original offset of a start position."""
@@ -138,7 +206,8 @@ _REGISTRY = re.compile(
     r"[Hh][Kk](?i:EY_(?:LOCAL_MACHINE|CURRENT_USER|CLASSES_ROOT|USERS|CURRENT_CONFIG)|LM|CU|CR|U|CC)"
     r"(?:\\{1,2}[^\\\n\r\t\"\]\[<>|`\u201c\u201d]*)*"
 )
-_LONG_RUN = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Za-z]{25,90}(?![0-9A-Za-z_])")
+_LONG_RUN_LENGTHS = range(25, 91)
+_CLAIMED = b"\x01" * 90  # the mask of a claimed long run: `mask[start:end] = _CLAIMED[: end - start]`
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _HASH_KIND = {32: "md5", 40: "sha1", 64: "sha256"}
 _BTC = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}")
@@ -151,6 +220,29 @@ _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:")
 _IPV6_RE = re.compile(r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|" + _IPV4 + r")(?:/\d{1,3})?(?![\w:])")
 _HOST_FULL = re.compile(rf"(?i){_HOST}")
 _DOTTED = re.compile(r"(?<![\w$~%@+!#()-])(?<![\w-]\.)[\w$~+!#@()-]++(?:\.[\w$~+!#@()-]++)++")
+
+
+def _class_table() -> bytes:
+    """Byte translation of `_ascii` text to character classes: `a` ASCII letter or digit, `_`, `s` another
+    character of a dotted token (`$~+!#@()-`), `.`, `?` (a question mark or a non-ASCII character: either may
+    be part of a dotted token) and a space for everything else."""
+    table = bytearray(b" " * 256)
+    for char in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+        table[char] = ord("a")
+    for char in b"_.?":
+        table[char] = char
+    for char in b"$~+!#@()-":
+        table[char] = ord("s")
+    return bytes(table)
+
+
+_CLASSES = _class_table()
+# anchors, searched in the class map or the lower-cased ASCII copy of the working text
+_LONG_RUN = re.compile(rb"a" * 25 + rb"[a_]*")  # a run of 25 letters or digits, to the end of its word
+_TOKEN_RUN_TAIL = re.compile(rb"\.[a_s?][^ ]*")  # from a dot before a token character to the end of the run
+_BACKSLASH = re.compile(rb"\\")
+_CVE_ANCHOR = re.compile(rb"cve-")
+_HIVE_ANCHOR = re.compile(rb"hk")
 _NOT_BEFORE_FILE = frozenset("\\=?&")
 _EXTENSIONS = """
     exe dll sys drv ocx cpl scr bat cmd ps1 psm1 vbs vbe js jse wsf wsh hta lnk msi msp cab jar apk dex elf so
@@ -186,10 +278,13 @@ class _Run:
         self.doc = doc
         self.rf = _Refanged(doc.text)
         self.text = self.rf.text
+        self.classes = self.rf.ascii.translate(_CLASSES)
+        self.lower = self.rf.ascii.lower()
         self.mask = bytearray(len(self.text))
-        self.found: list[Found] = []
-        self.context = Context(doc)
-        self.dotted: list[tuple[int, int]] = []
+        self.pending: list[tuple[str, str, int, int, str]] = []  # (kind, value, start, end, hint) to classify
+        self.dotted: list[tuple[int, int, str]] = []  # (start, end, token) of each dotted token, in text order
+        self.hosts: dict[str, bool] = {}  # `_is_host` of each distinct dotted token looked at
+        self.long_kinds: dict[str, tuple[str, str]] = {}
 
     def free(self, start: int, end: int) -> bool:
         """Whether no stronger match has claimed any of [start, end)."""
@@ -200,19 +295,36 @@ class _Run:
         self.mask[start:end] = b"\x01" * (end - start)
 
     def add(self, kind: str, value: str, start: int, end: int, hint: str = "") -> None:
-        """Record one observable at a working-copy span, classified in its context."""
-        ostart, oend = self.rf.start(start), self.rf.end(end)
-        role, reason = classify(kind, value, self.context, ostart, oend, hint)
-        self.found.append(Found(kind, value, self.doc.text[ostart:oend], ostart, oend, role, reason))
+        """Record one observable at a working-copy span (classified at the end, in `findings`)."""
+        self.pending.append((kind, value, start, end, hint))
+
+    def findings(self) -> list[Found]:
+        """Every observable recorded, at its span in the document and classified there, in text order."""
+        span, identity, source, context = self.rf.span, self.rf.identity, self.doc.text, Context(self.doc)
+        found = []
+        for kind, value, start, end, hint in self.pending:
+            ostart, oend = (start, end) if identity else span(start, end)
+            role, reason = classify(kind, value, context, ostart, oend, hint)
+            found.append(_new_found(Found, (kind, value, source[ostart:oend], ostart, oend, role, reason)))
+        return sorted(found, key=_TEXT_ORDER)
+
+
+_TEXT_ORDER = attrgetter("start", "end", "kind")
+_new_found = tuple.__new__  # `Found(...)` without the keyword handling of a named tuple's `__new__`: 2x faster
 
 
 def extract_indicators(doc: Document) -> list[Found]:
     """Every indicator and mention in `doc`, in text order."""
-    run = _Run(doc)
-    steps = (_urls, _emails, _bare_urls, _registry, _long_runs, _ids, _path_files, _dotted, _ipv6)
-    for step in steps:
-        step(run)
-    return sorted(run.found, key=lambda f: (f.start, f.end, f.kind))
+    enabled = gc.isenabled()
+    gc.disable()  # tens of thousands of small acyclic records: collector passes would cost ~15 %
+    try:
+        run = _Run(doc)
+        for step in (_urls, _emails, _bare_urls, _registry, _long_runs, _ids, _path_files, _dotted, _ipv6):
+            step(run)
+        return run.findings()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _trim_url(url: str) -> str:
@@ -229,7 +341,7 @@ def _host_kind(host: str) -> str:
     """ipv4, ipv6 or domain for a URL host."""
     if host.startswith("["):
         return "ipv6"
-    return "ipv4" if re.fullmatch(_IPV4, host) else "domain"
+    return "ipv4" if _IPV4_FULL.fullmatch(host) else "domain"
 
 
 def _emit_url(run: _Run, m: re.Match[str], bare: bool) -> None:
@@ -238,12 +350,12 @@ def _emit_url(run: _Run, m: re.Match[str], bare: bool) -> None:
     host = m.group("host")
     if bare and not (m.group("path") or "").strip("/"):
         return
-    if _host_kind(host) == "domain" and not is_public_suffix(host.lower()):
+    kind = _host_kind(host)
+    if kind == "domain" and not is_public_suffix(host.lower()):
         return
     start, end = m.start(), m.start() + len(url)
     run.claim(start, end)
     run.add("url", url, start, end, "bare" if bare else "")
-    kind = _host_kind(host)
     value = host.strip("[]").lower()
     run.add(kind, value, m.start("host"), m.end("host"), "url-host")
 
@@ -287,7 +399,7 @@ def _registry_key(raw: str, text: str, end: int) -> str:
 
 def _registry(run: _Run) -> None:
     """Windows registry keys."""
-    for m in _REGISTRY.finditer(run.text):
+    for m in _matches_at(_REGISTRY, run.text, (hk.start() for hk in _HIVE_ANCHOR.finditer(run.lower))):
         if m.start() and (run.text[m.start() - 1].isalnum() or run.text[m.start() - 1] == "_"):
             continue
         key = _registry_key(m.group(), run.text, m.end())
@@ -298,16 +410,24 @@ def _registry(run: _Run) -> None:
 
 def _long_runs(run: _Run) -> None:
     """Hashes, Ethereum and Bitcoin addresses: one pass over long alphanumeric runs."""
-    text = run.text
-    for m in _LONG_RUN.finditer(text):
+    classes, text, mask, kinds, add = run.classes, run.text, run.mask, run.long_kinds, run.pending.append
+    for m in _LONG_RUN.finditer(classes):
         start, end = m.span()
-        token = m.group()
-        if not run.free(start, end):
+        # the whole run, letters and digits only (a run with `_` is an identifier), and not claimed yet
+        if end - start not in _LONG_RUN_LENGTHS or classes.find(b"_", max(0, start - 1), end) != -1:
             continue
-        kind, value = _long_run_kind(token)
+        if mask.find(1, start, end) != -1:
+            continue
+        token = text[start:end]
+        kind = _HASH_KIND.get(end - start, "")
+        if kind and _HEX.fullmatch(token):  # the common case, as `_long_run_kind` would find
+            value = token.lower()
+        else:
+            known = kinds.get(token)
+            kind, value = known if known else kinds.setdefault(token, _long_run_kind(token))
         if kind:
-            run.claim(start, end)
-            run.add(kind, value, start, end)
+            mask[start:end] = _CLAIMED[: end - start]
+            add((kind, value, start, end, ""))
 
 
 def _long_run_kind(token: str) -> tuple[str, str]:
@@ -323,7 +443,7 @@ def _long_run_kind(token: str) -> tuple[str, str]:
 
 def _ids(run: _Run) -> None:
     """CVE ids and ATT&CK technique ids (with sub-techniques)."""
-    for m in _CVE.finditer(run.text):
+    for m in _matches_at(_CVE, run.text, (cve.start() for cve in _CVE_ANCHOR.finditer(run.lower))):
         if run.free(m.start(), m.end()) and not (m.start() and run.text[m.start() - 1].isalnum()):
             run.add("cve", m.group().upper(), m.start(), m.end())
     for m in _ATTACK.finditer(run.text):
@@ -333,7 +453,7 @@ def _ids(run: _Run) -> None:
 
 def _path_files(run: _Run) -> None:
     """File names at the end of Windows paths, uncommon extensions included."""
-    for m in _PATH_FILE.finditer(run.text):
+    for m in _matches_at(_PATH_FILE, run.text, (slash.end() for slash in _BACKSLASH.finditer(run.lower))):
         name = m.group("name").strip()
         if run.free(m.start(), m.end()) and "." in name.strip("."):
             run.claim(m.start(), m.end())
@@ -342,15 +462,35 @@ def _path_files(run: _Run) -> None:
 
 def _bare_urls(run: _Run) -> None:
     """Host-and-path URLs without a scheme; also collects the dotted tokens for the later pass."""
-    text = run.text
-    run.dotted = [
-        _balanced(text, *m.span()) if "(" in m.group() or ")" in m.group() else m.span() for m in _DOTTED.finditer(text)
-    ]
-    for start, end in run.dotted:
-        if end < len(text) and text[end] in "/:" and run.free(start, end):
+    text, size, add = run.text, len(run.text), run.dotted.append
+    for start, end, token in _dotted_tokens(text, run.classes):
+        if "(" in token or ")" in token:
+            start, end = _balanced(text, start, end)
+            token = text[start:end]
+        add((start, end, token))
+        if end < size and text[end] in "/:" and run.free(start, end):
             m = _BARE_URL.match(text, start)
             if m and run.free(m.start(), m.end("host")) and _plausible_host(run, m.start("host"), m.end("host")):
                 _emit_url(run, m, bare=True)
+
+
+def _dotted_tokens(text: str, classes: bytes) -> Iterator[tuple[int, int, str]]:
+    """The matches of `_DOTTED` in `text` as (start, end, token), found from each dot between token characters.
+
+    A match lies in a run of token characters and dots. A run of ASCII characters needs no regex: its match is
+    the run without leading and trailing dots, when that has a dot but no `..` and the run does not start right
+    after a `%`; other runs are left to `_DOTTED`.
+    """
+    for tail in _TOKEN_RUN_TAIL.finditer(classes):
+        start, end = classes.rfind(b" ", 0, tail.start()) + 1, tail.end()
+        run = text[start:end]
+        first = start if run[0] != "." else start + len(run) - len(run.lstrip("."))
+        core = run if run[-1] != "." and first == start else run.strip(".")
+        if ".." in core or classes.find(b"?", start, end) != -1 or (first == start and text[start - 1 : start] == "%"):
+            for m in _DOTTED.finditer(text, start, end):
+                yield m.start(), m.end(), m.group()
+        elif "." in core:
+            yield first, first + len(core), core
 
 
 def _balanced(text: str, start: int, end: int) -> tuple[int, int]:
@@ -367,16 +507,23 @@ def _balanced(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _dotted(run: _Run) -> None:
     """Addresses, file names and domains: each dotted token is told apart by its parts."""
-    for start, end in run.dotted:
-        if run.free(start, end):
-            token = run.text[start:end]
-            if token.count("(") != token.count(")") or _detection_name(run.text, start):
-                continue
-            parts = token.split(".")
-            if all(part.isdigit() for part in parts):
-                _ipv4(run, token, start, end)
-            elif not _file_name(run, parts, start):
-                _domain(run, token, start, end)
+    text, mask = run.text, run.mask
+    for start, end, token in run.dotted:
+        if mask.find(1, start, end) != -1:  # claimed by a stronger match
+            continue
+        if token.count("(") != token.count(")") or (text[start - 1 : start] == "/" and _detection_name(text, start)):
+            continue
+        parts = token.split(".")
+        last = parts[-1]
+        if token[:1].isdigit() and all(part.isdigit() for part in parts):
+            _ipv4(run, token, start, end)
+        elif not ((last.isdigit() or last.lower() in _EXTENSION_SET) and _file_name(run, parts, start)):
+            _domain(run, token, start, end)
+
+
+def _is_host(token: str) -> bool:
+    """Whether a token is spelled like a host name and ends in a public suffix."""
+    return bool(_HOST_FULL.fullmatch(token)) and is_public_suffix(token.lower())
 
 
 def _ipv4(run: _Run, token: str, start: int, end: int) -> None:
@@ -451,15 +598,17 @@ def _plausible_ipv6(value: str) -> bool:
 
 def _domain(run: _Run, token: str, start: int, end: int) -> None:
     """A host name with a public suffix that is not a detection name or an identifier."""
-    if not _HOST_FULL.fullmatch(token) or not _plausible_host(run, start, end):
+    host = run.hosts.get(token)
+    if host is None:
+        host = run.hosts[token] = _is_host(token)
+    if not host or not _plausible_host(run, start, end, token):
         return
     value = token.lower()
-    if not is_public_suffix(value):
-        return
-    if run.text[start - 1 : start] == "." and run.text[start - 2 : start - 1] in "]}>":
+    text = run.text
+    if text[start - 1 : start] == "." and text[start - 2 : start - 1] in "]}>":
         value = registrable_domain(value) or value  # a template host: w[org_name].example.com
-    run.claim(start, end)
-    run.add("domain", value, start, end)
+    run.mask[start:end] = b"\x01" * (end - start)
+    run.pending.append(("domain", value, start, end, ""))
 
 
 def _detection_name(text: str, start: int) -> bool:
@@ -467,16 +616,15 @@ def _detection_name(text: str, start: int) -> bool:
     return text[start - 1 : start] == "/" and bool(_DETECTION.search(text, max(0, start - 12), start))
 
 
-def _plausible_host(run: _Run, start: int, end: int) -> bool:
-    """Not a detection name (Win32/NukeSped.KW), a code identifier or a path component."""
-    host = run.text[start:end]
-    tld = host.rsplit(".", 1)[-1]
-    defanged = run.rf.was_defanged(start, end)
-    if defanged:
+def _plausible_host(run: _Run, start: int, end: int, host: str | None = None) -> bool:
+    """Not a detection name (Win32/NukeSped.KW), a code identifier or a path component (`host`: the text there)."""
+    if run.rf.was_defanged(start, end):
         return True
+    host = run.text[start:end] if host is None else host
+    tld = host.rsplit(".", 1)[-1]
     if tld != tld.lower() and not host.isupper():
         return False
     before = run.text[max(0, start - 1) : start]
-    if before == "\\" or _detection_name(run.text, start):
+    if before == "\\" or (before == "/" and _detection_name(run.text, start)):
         return False
     return not (host.isupper() and len(tld) == 2 and before == "/")

@@ -59,3 +59,16 @@ def test_warninglist_reason_names_the_list() -> None:
 def test_public_suffix_from_the_bundled_snapshot() -> None:
     assert is_public_suffix("evil.co.uk") and not is_public_suffix("foo.notatld")
     assert registrable_domain("w1.dnslookup.services") == "dnslookup.services"
+
+
+def test_certificate_serials_found_from_a_fast_index_and_with_look_alike_letters() -> None:
+    md5 = "27966ccfd5d547b8a1f720ef960e216b"
+
+    def reason(text: str) -> str:
+        return _by_value(text)[md5].reason
+
+    assert reason(f"Serial number: {md5}") == "certificate-serial"
+    assert reason(f"Serials below.\nhash: {md5}") == "pattern"  # `serial` further than 40 characters back
+    # the long s and dotless i match `serial` case-insensitively (the text has a plain `serial` elsewhere)
+    assert reason(f"Serials below.\n\u017ferial number: {md5}") == "certificate-serial"
+    assert reason(f"Serials below.\nser\u0131al: {md5}") == "certificate-serial"

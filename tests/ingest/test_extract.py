@@ -177,3 +177,96 @@ def test_one_long_line_stays_linear() -> None:
 )
 def test_bitcoin_checksums(address: str, valid: bool) -> None:
     assert valid_btc(address) is valid
+
+
+# --- anchored scans: each pass tries its pattern only at cheap anchors; that must find what a full scan finds ---
+
+_PIECES = [
+    *".[](){}`+@:/\\%?_-$~!#|\n\t ",
+    *"hHkKxXpPsfFtTcCvVeE0123456789abcdefABCDEF",
+    "\u00e9",
+    "\u65e5",
+    "\u017f",
+    "\u0131",
+    "\u200b",
+    "[.]",
+    "(.)",
+    "{(.)",
+    "[dot]",
+    "(at)",
+    "[:]",
+    "`++",
+    "++`",
+    "hxxp",
+    "hXXps",
+    "fxp",
+    "://",
+    "evil",
+    "com",
+    "exe",
+    "HKLM",
+    "hkcu\\",
+    "HKEY_USERS",
+    "CVE-2021-",
+    "cve-2020-1234",
+    "T1059",
+    "a" * 30,
+    "A1" * 20,
+]
+_texts = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texts)
+def test_anchored_scans_find_what_full_scans_find(text: str) -> None:
+    from heistwatch.ingest import extract as x
+
+    data = x._ascii(text)
+    found = [m.span() for m in x._matches_at(x._DEFANG, text, x._defang_starts(text, data))]
+    assert found == [m.span() for m in x._DEFANG.finditer(text)]
+    lower, classes = data.lower(), data.translate(x._CLASSES)
+    for pattern, anchor, shift in (
+        (x._REGISTRY, x._HIVE_ANCHOR, 0),
+        (x._CVE, x._CVE_ANCHOR, 0),
+        (x._PATH_FILE, x._BACKSLASH, 1),
+    ):
+        starts = (m.start() + shift for m in anchor.finditer(lower))
+        assert [m.span() for m in x._matches_at(pattern, text, starts)] == [m.span() for m in pattern.finditer(text)]
+    tokens = [(start, end) for start, end, _ in x._dotted_tokens(text, classes)]
+    assert tokens == [m.span() for m in x._DOTTED.finditer(text)]
+
+
+def test_refanging_after_another_opening_bracket() -> None:
+    from heistwatch.ingest.extract import _Refanged
+
+    assert _Refanged("a([.]b {(at)c `++d").text == "a(.b {@c `d"
+    assert [(f.value, f.raw) for f in _found("x{(.)evil(.)com")] == [("evil.com", "evil(.)com")]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("B9601E60F87545441BF8579B2F62668C56507F4A", True),
+        ("_B9601E60F87545441BF8579B2F62668C56507F4A", False),  # an identifier
+        ("B9601E60F87545441BF8579B2F62668C56507F4A_x", False),
+        ("x" * 60 + "B9601E60F87545441BF8579B2F62668C56507F4A", False),  # part of a longer run
+        ("\u00e9B9601E60F87545441BF8579B2F62668C56507F4A\u65e5", True),  # non-ASCII letters end a run
+    ],
+)
+def test_long_runs_are_whole_runs(text: str, found: bool) -> None:
+    assert (("sha1", "b9601e60f87545441bf8579b2f62668c56507f4a") in _values(text)) is found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("see evil.com.", {("domain", "evil.com")}),  # trailing dot
+        ("..evil.com", {("domain", "evil.com")}),  # leading dots
+        ("%evil.com", set()),  # the regex's look-behind: not after `%`
+        ("%foo$.evil.com", {("domain", "evil.com")}),
+        ("\u65e5evil.com", set()),  # a non-ASCII letter is part of the token
+        ("a..evil.com", {("domain", "evil.com")}),
+    ],
+)
+def test_dotted_token_edges(text: str, expected: set[tuple[str, str]]) -> None:
+    assert _values(text) == expected
