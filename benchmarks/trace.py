@@ -1,0 +1,185 @@
+"""Tracing benchmark: ingest rate, case time, expansion latency and accuracy against the simulator's truth.
+
+A seeded world from `heistwatch.trace.simulate` is ingested into a DuckDB file; the theft transfers seed a FIFO
+trace (8 hops) that ends in alerts (`case_seconds`, graph load from DuckDB included; timed again with the haircut
+and poison comparison traces the alerts can carry). The same case without a hop limit is scored too. Accuracy is
+scored against the simulator's ground truth, which the tracer never reads. Anchors, in the same run: reachability
+from the seeds within 8 hops (time-unaware, not expanding labelled services) by a numpy CSR BFS and by a DuckDB
+recursive query.
+Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heistwatch.trace import Limits, Policy, TraceGraph, TransferStore, find_patterns, simulate, trace_case
+from heistwatch.trace.case import COMPARE
+from heistwatch.trace.evaluate import score_case
+from heistwatch.trace.simulate import Simulation
+
+HOPS = 8
+
+
+def _timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def _ingest(sim: Simulation, folder: Path, n: int) -> tuple[float, TransferStore]:
+    """Ingest the world into a fresh DuckDB file; seconds for the transfers alone."""
+    store = TransferStore(folder / f"trace-{n}.duckdb")
+    seconds, _ = _timed(lambda: store.ingest(sim.transfers))
+    store.add_labels(sim.labels)
+    return seconds, store
+
+
+def _expand_ms(store: TransferStore, sim: Simulation, rng: random.Random) -> float:
+    """Median milliseconds to expand one address (all its transfers in and out) from the store."""
+    addresses = [t.src for t in rng.sample(sim.transfers, 200)]
+    store.build_indexes()
+    times = [_timed(lambda a=a: store.expand(a))[0] * 1000 for a in addresses]
+    return statistics.median(times)
+
+
+def _seed_ids(graph: TraceGraph, sim: Simulation) -> np.ndarray[Any, np.dtype[np.int64]]:
+    return np.array(sorted({graph.address_ids[s.dst] for s in sim.seeds if s.dst}), dtype=np.int64)
+
+
+def _anchor_numpy(graph: TraceGraph, seeds: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[float, int]:
+    """Seconds and reached-address count of a CSR BFS over out-edges, stopping at labelled addresses."""
+    c, n = graph.cols, len(graph.cols.addresses)
+    order = np.argsort(c.src, kind="stable")
+    targets, offsets = c.dst[order].astype(np.int64), np.searchsorted(c.src[order], np.arange(n + 1))
+    labelled = np.zeros(n, dtype=np.bool_)
+    labelled[list(graph.label_ids)] = True
+
+    def bfs() -> int:
+        seen = np.zeros(n, dtype=np.bool_)
+        seen[seeds] = True
+        frontier = seeds
+        for _ in range(HOPS):
+            frontier = frontier[~labelled[frontier]]
+            starts, lengths = offsets[frontier], offsets[frontier + 1] - offsets[frontier]
+            idx = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+            nxt = np.unique(targets[idx])
+            frontier = nxt[~seen[nxt]]
+            seen[frontier] = True
+        return int(seen.sum())
+
+    return _timed(bfs)
+
+
+def _anchor_duckdb(store: TransferStore, seeds: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[float, int]:
+    """Seconds and reached-address count of the same reachability as a DuckDB recursive query."""
+    store.con.execute(
+        "CREATE OR REPLACE TEMP TABLE labelled AS SELECT DISTINCT a.id FROM addresses a JOIN labels l USING (address)"
+    )
+    sql = f"""WITH RECURSIVE reach(addr, hop) AS (
+        SELECT unnest($seeds::INTEGER[]), 0
+        UNION
+        SELECT t.dst, r.hop + 1 FROM reach r JOIN transfers t ON t.src = r.addr
+        WHERE r.hop < {HOPS} AND r.addr NOT IN (SELECT id FROM labelled))
+      SELECT count(DISTINCT addr) FROM reach"""
+    seconds, row = _timed(lambda: store.con.execute(sql, {"seeds": seeds.tolist()}).fetchone())
+    return seconds, int(row[0])
+
+
+def _case(
+    store: TransferStore, sim: Simulation, hops: int | None, compare: tuple[Policy, ...] = ()
+) -> tuple[float, Any, TraceGraph]:
+    """Seconds for seeds → graph load → FIFO trace (and `compare` policies) → alerts."""
+
+    def run() -> tuple[Any, TraceGraph]:
+        graph = TraceGraph.from_store(store)
+        return trace_case(graph, sim.seeds, limits=Limits(max_hops=hops), compare=compare), graph
+
+    seconds, (case, graph) = _timed(run)
+    return seconds, case, graph
+
+
+def _scores(sim: Simulation, case: Any) -> dict[str, Any]:
+    services = [label.address for label in sim.labels]
+    s = score_case(sim.truth, case.alerts, find_patterns(case.result), services)
+    return {
+        "alerts": {"recall": s.recall, "precision": s.precision, "false_service_rate": s.false_service_rate},
+        "amount_within_5pct": s.amount_within_5pct,
+        "patterns": {name: {"f1": f1} for name, f1 in s.patterns.items()},
+        "alert_count": s.alerts,
+        "reachable_endpoints": s.reachable_endpoints,
+        "limit_hits": len(case.result.limit_hits),
+    }
+
+
+def run(size: str, seed: int, repeats: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="heistwatch-trace-bench-") as folder:
+        return _run(size, seed, repeats, Path(folder))
+
+
+def _run(size: str, seed: int, repeats: int, folder: Path) -> dict[str, Any]:
+    rng = random.Random(seed)
+    sim_seconds, sim = _timed(lambda: simulate(size, seed=seed))
+    ingests = [_ingest(sim, folder, n) for n in range(repeats)]
+    store = ingests[-1][1]
+    rate = len(sim.transfers) / statistics.median(s for s, _ in ingests)
+    expand = _expand_ms(store, sim, rng)
+    cases = [_case(store, sim, HOPS) for _ in range(repeats)]
+    case, graph = cases[-1][1], cases[-1][2]
+    case_seconds = statistics.median(c[0] for c in cases)
+    compared_seconds = statistics.median(_case(store, sim, HOPS, COMPARE)[0] for _ in range(repeats))
+    graph_seconds = statistics.median(_timed(lambda: TraceGraph.from_store(store))[0] for _ in range(repeats))
+    unlimited_seconds, unlimited, _ = _case(store, sim, None)
+    seeds = _seed_ids(graph, sim)
+    bfs_seconds, bfs_reached = _anchor_numpy(graph, seeds)
+    sql_seconds, sql_reached = _anchor_duckdb(store, seeds)
+    return {
+        "size": size,
+        "seed": seed,
+        "transfers": len(sim.transfers),
+        "laundering_transfers": sim.truth.laundering_transfers,
+        "simulate_seconds": sim_seconds,
+        "transfers_per_s": rate,
+        "expand_ms": expand,
+        "case_seconds": case_seconds,
+        "case_with_haircut_poison_seconds": compared_seconds,
+        "graph_load_seconds": graph_seconds,
+        **_scores(sim, case),
+        "unlimited_hops": {"case_seconds": unlimited_seconds, **_scores(sim, unlimited)},
+        "anchors": {
+            "numpy_csr_bfs": {"seconds": bfs_seconds, "reached": bfs_reached},
+            "duckdb_recursive": {"seconds": sql_seconds, "reached": sql_reached},
+            "case_over_numpy_bfs": case_seconds / max(bfs_seconds, 1e-9),
+            "case_over_duckdb_recursive": case_seconds / max(sql_seconds, 1e-9),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "full"], default="small")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.size, args.seed, args.repeats)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for key, value in result.items():
+        print(f"{key}: {json.dumps(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

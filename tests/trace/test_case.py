@@ -1,0 +1,95 @@
+"""The simulator's determinism and the end-to-end small case scored against its ground truth."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from heistwatch.trace import (
+    CaseResult,
+    Limits,
+    Simulation,
+    TraceGraph,
+    TransferStore,
+    find_patterns,
+    freeze_request_csv,
+    freeze_request_json,
+    simulate,
+    trace_case,
+)
+from heistwatch.trace.evaluate import Scores, score_case
+from heistwatch.trace.simulate import SIZES, Size
+
+TINY = Size(2, (3, 4), (3, 3), (4, 6), 5, 300, 3_000)
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[Simulation, TraceGraph]:
+    sim = simulate("small", seed=1)
+    store = TransferStore()
+    store.ingest(sim.transfers)
+    store.add_labels(sim.labels)
+    return sim, TraceGraph.from_store(store)
+
+
+def _score(sim: Simulation, case: CaseResult) -> Scores:
+    services = [label.address for label in sim.labels]
+    return score_case(sim.truth, case.alerts, find_patterns(case.result), services)
+
+
+def test_simulator_is_seeded_and_deterministic() -> None:
+    one, two, other = simulate(TINY, seed=3), simulate(TINY, seed=3), simulate(TINY, seed=4)
+    assert one.transfers == two.transfers
+    assert one.truth == two.truth
+    assert one.transfers != other.transfers
+    assert [t.ts for t in one.transfers] == sorted(t.ts for t in one.transfers)
+    assert len(one.transfers) >= 100 * one.truth.laundering_transfers
+
+
+def test_simulator_truth_is_consistent() -> None:
+    sim = simulate(TINY, seed=5)
+    assert len(sim.seeds) == TINY.thefts
+    assert {"theft", "fan_out", "peel_chain", "mixer"} <= set(sim.truth.patterns)
+    assert all(isinstance(t.amount, int) and t.amount >= 0 for t in sim.transfers)
+    assert sim.truth.endpoints and all(v > 0 for v in sim.truth.endpoints.values())
+
+
+def test_unknown_size_is_an_input_error() -> None:
+    with pytest.raises(Exception, match="unknown simulation size"):
+        simulate("huge")
+    assert "small" in SIZES
+
+
+def test_small_case_within_eight_hops(world: tuple[Simulation, TraceGraph]) -> None:
+    sim, graph = world
+    case = trace_case(graph, sim.seeds)
+    scores = _score(sim, case)
+    assert scores.precision >= 0.9
+    assert scores.false_service_rate <= 0.02
+    assert scores.recall >= 0.7  # deep peel chains lie beyond 8 hops; they are reported as limit hits
+    assert case.result.limit_hits
+    assert scores.patterns["fan_out"] >= 0.9 and scores.patterns["mixer"] >= 0.9
+
+
+def test_small_case_without_hop_limit_reaches_every_cash_out(world: tuple[Simulation, TraceGraph]) -> None:
+    sim, graph = world
+    scores = _score(sim, trace_case(graph, sim.seeds, limits=Limits(max_hops=None)))
+    assert scores.recall >= 0.95
+    assert scores.amount_within_5pct >= 0.8
+    assert scores.patterns["peel_chain"] >= 0.8
+
+
+def test_freeze_request_exports(world: tuple[Simulation, TraceGraph]) -> None:
+    sim, graph = world
+    alerts = trace_case(graph, sim.seeds).alerts
+    doc = json.loads(freeze_request_json(alerts, "case-1"))
+    assert doc["case"] == "case-1" and len(doc["alerts"]) == len(alerts)
+    first = doc["alerts"][0]
+    assert set(first["amounts"]) == {"fifo", "haircut", "poison"}
+    assert int(first["amount"]) == alerts[0].amount > 0
+    assert first["path"][0]["tx"] in {s.tx for s in sim.seeds}
+    rows = list(csv.DictReader(io.StringIO(freeze_request_csv(alerts))))
+    assert [r["address"] for r in rows] == [a.address for a in alerts]

@@ -1,0 +1,39 @@
+"""The DuckDB store: exact big amounts, expansion, incremental ingest, labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from heistwatch.trace import Label, TraceGraph, TransferStore
+from tests.trace.conftest import eth
+
+BIG = 123_456_789 * 10**18 + 7  # beyond 64 bits: wei amounts must stay exact
+
+
+def test_amounts_beyond_64_bits_round_trip(tmp_path: Path) -> None:
+    store = TransferStore(tmp_path / "t.duckdb")
+    store.ingest([eth("t0", 1, "a", "b", BIG), eth("t1", 2, "b", 'c,"odd', 1)])
+    graph = TraceGraph.from_store(store)
+    assert graph.cols.amount(0) == BIG
+    assert store.expand("b")[0].amount == BIG
+    assert [t.dst for t in store.expand("b")] == ["b", 'c,"odd']
+    store.close()
+    again = TransferStore(tmp_path / "t.duckdb")
+    assert again.count() == 2
+    assert again.ingest([eth("t2", 3, "a", "z", 5)]) == 1
+    assert [t.tx for t in again.expand("a")] == ["t0", "t2"]
+    assert again.expand("nobody") == []
+
+
+def test_labels_first_wins() -> None:
+    store = TransferStore()
+    store.add_labels([Label("x", "one", "exchange", "s1"), Label("x", "two", "mixing_service", "s2")])
+    assert store.labels()["x"].service == "one"
+    assert store.ingest([]) == 0
+
+
+def test_late_ingest_is_replayed_in_time_order() -> None:
+    store = TransferStore()
+    store.ingest([eth("t1", 20, "a", "b", 1)])
+    store.ingest([eth("t0", 10, "v", "a", 5)])
+    assert TraceGraph.from_store(store).transfer(0).tx == "t0"
