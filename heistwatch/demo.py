@@ -2,13 +2,16 @@
 
 Today: build the knowledge base from the packaged open data, resolve the case's names across sources, ingest
 the incident report written for the demo, attribute the case's evidence (the report's findings and what the
-exchange's responders observed), and write the resolutions, the findings, the attribution with its explanation
-and two STIX 2.1 bundles (the case's actors and claims; the report), each checked by stix2-validator.
+exchange's responders observed), trace the theft on a simulated ledger (ground truth by construction) to the
+services that can freeze the coins, and write the resolutions, the findings, the attribution with its
+explanation, the freeze requests and two STIX 2.1 bundles (the case's actors and claims; the report), each
+checked by stix2-validator.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -26,6 +29,8 @@ from heistwatch.share.attribution import attribution_dict, render_attribution
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.text import render_resolution
+from heistwatch.trace import TransferStore, find_patterns, freeze_request_csv, freeze_request_json, simulate, trace_case
+from heistwatch.trace.evaluate import Scores, score_case
 
 # The names vendors use for the case's cluster and its relatives (DESIGN.md).
 CASE_NAMES = (
@@ -42,8 +47,10 @@ CASE_NAMES = (
     "Lazarus Group",
     "Andariel",
 )
+CASE = "heistwatch demo: hot-wallet theft at a fictional exchange"
 REPORT_FILE = "incident-report.md"
 EVIDENCE_FILE = "evidence.json"
+LEDGER_SEED = 20260320  # the simulated theft's seed: the same ledger every run
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,17 @@ class IngestSummary:
 
 
 @dataclass(frozen=True)
+class TraceSummary:
+    """The simulated theft traced: what was found, and how it compares with the simulator's truth."""
+
+    transfers: int
+    alerts: int
+    services: list[str]
+    seconds: float
+    scores: Scores
+
+
+@dataclass(frozen=True)
 class DemoResult:
     """Where the demo wrote its outputs and what it found."""
 
@@ -67,6 +85,7 @@ class DemoResult:
     disagreements: dict[str, list[str]]
     ingest: IngestSummary
     attribution: Levels
+    trace: TraceSummary
     stix_errors: dict[str, list[str]]
 
     @property
@@ -86,7 +105,8 @@ def run_demo(out: Path) -> DemoResult:
         disagreements = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
         levels = _attribute_case(store, analysis, out, files)
-        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, errors)
+        traced = _trace_theft(out, files)
+        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, traced, errors)
     finally:
         store.close()
 
@@ -137,6 +157,33 @@ def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: di
     files["attribution (text)"] = _write(out / "attribution.txt", render_attribution(levels))
     files["attribution (JSON)"] = _write(out / "attribution.json", json.dumps(attribution_dict(levels), indent=1))
     return levels
+
+
+def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:
+    """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO, 8 hops), write the freeze requests."""
+    world = simulate("small", seed=LEDGER_SEED)
+    ledger = TransferStore(out / "ledger.duckdb")
+    try:
+        ledger.ingest(world.transfers)
+        ledger.add_labels(world.labels)
+        ledger.build_indexes()
+        started = time.perf_counter()
+        case = trace_case(ledger, world.seeds)
+        seconds = time.perf_counter() - started
+    finally:
+        ledger.close()
+    files["ledger (DuckDB)"] = out / "ledger.duckdb"
+    files["freeze requests (JSON)"] = _write(out / "freeze-requests.json", freeze_request_json(case.alerts, CASE))
+    files["freeze requests (CSV)"] = _write(out / "freeze-requests.csv", freeze_request_csv(case.alerts))
+    services = [label.address for label in world.labels]
+    scores = score_case(world.truth, case.alerts, find_patterns(case.result), services)
+    return TraceSummary(
+        transfers=len(world.transfers),
+        alerts=len(case.alerts),
+        services=sorted({a.service for a in case.alerts}),
+        seconds=seconds,
+        scores=scores,
+    )
 
 
 def _summary(analysis: Analysis) -> IngestSummary:

@@ -71,6 +71,8 @@ def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     summary = json.loads(out)
     assert summary["stix_valid"] is True and set(summary["stix_errors"]) == {"case STIX bundle", "report STIX bundle"}
     assert "CryptoCore" in summary["ingest"]["named"] and summary["ingest"]["indicators"]["sha256"] == 2
+    assert summary["attribution"]["candidates"] and summary["attribution"]["levels"]["country"]
+    assert summary["trace"]["alerts"] > 0 and 0 < summary["trace"]["scores"]["recall"] <= 1
     for path in summary["files"].values():
         assert Path(path).stat().st_size > 0
     assert any(summary["disagreements"].values())
