@@ -130,3 +130,18 @@ def test_attribute_evidence_file_and_abstention(
     assert abs(sum(result["levels"]["group"].values()) + result["unknown_actor_probability"] - 1) < 1e-6
     code, _, err = run(capsys, "--kb", str(built_kb.path), "attribute", "--report", "nope")
     assert code == Exit.NOT_FOUND and "nope" in err
+
+
+def test_trace_simulate_then_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.duckdb"
+    code, out, _ = run(capsys, "trace", "simulate", str(ledger), "--seed", "7", "--json")
+    assert code == Exit.OK
+    seeds = [s["tx"] for s in json.loads(out)["seeds"]]
+    args = [arg for tx in seeds for arg in ("--tx", tx)]
+    code, out, _ = run(capsys, "trace", "run", str(ledger), *args, "--json", "--freeze", str(tmp_path / "f"))
+    assert code == Exit.OK
+    alerts = json.loads(out)["alerts"]
+    assert alerts and all(int(a["amounts"]["fifo"]) >= 0 for a in alerts)
+    assert (tmp_path / "f" / "freeze-requests.csv").read_text().startswith("service,")
+    code, _, err = run(capsys, "trace", "simulate", str(ledger))
+    assert code == Exit.BAD_INPUT and "already exists" in err
