@@ -25,7 +25,9 @@ from heistwatch.attribute.knowledge import Attributor, Levels
 from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
+from heistwatch.kb.seed.attack import attack_version
 from heistwatch.share.attribution import attribution_dict, render_attribution
+from heistwatch.share.navigator import overlap_layer
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.text import render_resolution
@@ -153,9 +155,12 @@ def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: di
         observed = read_evidence(path, store)
     report = analysis.batch.report
     evidence = [*findings_evidence(analysis.batch.findings, store, report.name), *observed]
-    levels = Attributor(store).attribute(evidence, top=5)
+    attributor = Attributor(store)
+    levels = attributor.attribute(evidence, top=5)
     files["attribution (text)"] = _write(out / "attribution.txt", render_attribution(levels))
     files["attribution (JSON)"] = _write(out / "attribution.json", json.dumps(attribution_dict(levels), indent=1))
+    layer = overlap_layer(levels, attributor.profiles.profiles, attack_version())
+    files["Navigator layer"] = _write(out / "case.navigator.json", json.dumps(layer, indent=1))
     return levels
 
 
