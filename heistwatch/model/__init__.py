@@ -17,6 +17,7 @@ from heistwatch.model.objects import (
     derive_id,
 )
 from heistwatch.model.reports import Finding, Report, ReportBatch
+from heistwatch.model.sightings import Sighting
 from heistwatch.model.tlp import TLP
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Relationship",
     "Report",
     "ReportBatch",
+    "Sighting",
     "Source",
     "SourceStats",
     "TLP",

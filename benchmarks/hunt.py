@@ -1,0 +1,463 @@
+"""Log hunt benchmark: throughput, peak memory and precision/recall on planted truth, against anchors in one run.
+
+A seeded generator writes realistic JSON-lines telemetry (proxy, DNS, process events with hashes, wallet
+withdrawals; Zipf-distributed hosts) with planted true hits (exact host, subdomain, upper-case and trailing-dot
+names, IP inside a CIDR block, exact IP, URL with a query string, upper-case hashes, mixed-case ETH addresses, BTC)
+and decoys (`not<ioc>`, `<ioc>.cdn-x.net`, an indicator inside a search query string, `1.2.3.4` inside
+`11.2.3.45`). Nested indicator sets (1k, 100k and, with --size full, 1M) all contain the planted indicators.
+
+heistwatch runs in a fresh subprocess per set (`hunt_logs`, 2 workers); setup (compiling the set and its
+prefilter) is timed apart from the scan. Anchors on the same file: `cat` to /dev/null, `rg -n -F -f` and
+`grep -n -F -f` with the indicator values as patterns (skipped when the binary is absent), and `python_sets`
+(one orjson parse per line + exact set lookups of the mapped fields, one core). heistwatch is scored per
+indicator (sighting counts against planted counts), the anchors per line (matched lines against planted lines).
+Peak memory: for heistwatch the highest summed PSS of its process and workers (sampled every 20 ms, so forked
+workers' shared pages count once); for the anchors GNU time's maximum RSS (wait4's, an upper bound, without it).
+
+Run: .venv/bin/python benchmarks/hunt.py [--size small|full] [--json] [--repeats N]
+--json prints {"meta": {...}, "logs": {"<set size>": {"heistwatch": {...}, "anchors": {"cat"|"ripgrep"|"grep"|
+"python_sets": {...}}}}}: results nested by indicator-set size; each entry has mb_per_s, lines_per_s, recall,
+precision, peak_mb, n_indicators (heistwatch adds setup_s and scan_peak_mb: its peak_mb covers the setup too, when a
+large set's prefilter is compiled in a child process). Figures are medians over --repeats runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SIZES: dict[str, tuple[int, tuple[int, ...]]] = {
+    "small": (300_000, (1_000, 100_000)),
+    "full": (2_000_000, (1_000, 100_000, 1_000_000)),
+}
+SEED = 20261126
+TLDS = ("com", "net", "org", "io", "xyz", "top", "info", "biz", "cc", "co")
+ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+CYCLE = ("domain",) * 8 + ("ipv4",) * 3 + ("cidr", "url", "url", "sha256", "sha256", "md5", "eth", "btc", "email")
+BENIGN_BASES = (
+    *("google.com", "microsoft.com", "github.com", "slack.com", "zoom.us", "okta.com", "amazonaws.com"),
+    *("cloudflare.com", "akamaized.net", "office.com", "live.com", "apple.com", "icloud.com", "digicert.com"),
+    *("windowsupdate.com", "linkedin.com", "telegram.org", "binance.com", "coinbase.com", "kraken.com"),
+    *("etherscan.io", "blockchain.info", "atlassian.net", "salesforce.com", "dropbox.com", "gstatic.com"),
+    *("googleapis.com", "youtube.com", "twitter.com", "facebook.com", "wikipedia.org", "stackoverflow.com"),
+    *("npmjs.org", "pypi.org"),
+)
+SUBS = ("www", "api", "cdn", "static", "login", "mail", "img", "assets", "edge", "update", "")
+BENIGN_FIRST_OCTETS = (13, 52, 142, 151, 172)
+Row = dict[str, Any]
+
+
+# --- the world: indicators, planted truth and decoys ----------------------------------------------------------
+
+
+def _label(rng: random.Random) -> str:
+    return "".join(rng.choices(ALNUM, k=rng.randint(6, 12)))
+
+
+def _indicator(rng: random.Random, kind: str) -> tuple[str, str]:
+    """(kind, normalized value) of one random indicator that no benign record can contain."""
+    octets = ".".join(str(rng.randint(0, 255)) for _ in range(2))
+    values: dict[str, Callable[[], tuple[str, str]]] = {
+        "domain": lambda: ("domain", f"{_label(rng)}.{rng.choice(TLDS)}"),
+        "ipv4": lambda: ("ipv4", f"{rng.randint(60, 95)}.{octets}.{rng.randint(1, 24)}"),
+        "cidr": lambda: ("ipv4", f"{rng.randint(100, 120)}.{octets}.0/24"),
+        "url": lambda: ("url", f"http://{_label(rng)}.{rng.choice(TLDS)}/{_label(rng)}/{_label(rng)}.php"),
+        "sha256": lambda: ("sha256", f"{rng.getrandbits(256):064x}"),
+        "md5": lambda: ("md5", f"{rng.getrandbits(128):032x}"),
+        "eth": lambda: ("eth", f"0x{rng.getrandbits(160):040x}"),
+        "btc": lambda: ("btc", "1" + "".join(rng.choices(B58, k=33))),
+        "email": lambda: ("email", f"{_label(rng)}@{_label(rng)}.{rng.choice(TLDS)}"),
+    }
+    return values[kind]()
+
+
+def make_indicators(rng: random.Random, count: int) -> list[tuple[str, str, str]]:
+    """(id, kind, value) rows, distinct values, kinds mixed evenly so every nested prefix has all kinds."""
+    rows, seen = [], set()
+    while len(rows) < count:
+        kind, value = _indicator(rng, CYCLE[len(rows) % len(CYCLE)])
+        if value not in seen:
+            seen.add(value)
+            rows.append((f"indicator--{len(rows):07d}", kind, value))
+    return rows
+
+
+def _mixed_case(rng: random.Random, text: str) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in text)
+
+
+def _planted(rng: random.Random, kind: str, value: str) -> Row | None:
+    """A record that must be a hit on this indicator, written the way logs spell it."""
+    if kind == "domain":
+        host = rng.choice((value, f"www2.{value}", f"{value.upper()}.", f"a.b.{value}"))
+        return rng.choice(({"type": "dns", "query": host}, {"type": "proxy", "host": host, "url": f"https://{host}/x"}))
+    if kind == "ipv4" and "/" in value:
+        return {"type": "proxy", "host": "203.0.113.9", "dst_ip": value.replace(".0/24", f".{rng.randint(1, 254)}")}
+    if kind == "ipv4":
+        return {"type": "proxy", "host": "cdn.example.net", "dst_ip": value}
+    if kind == "url":
+        host = value.split("/")[2]
+        return {"type": "proxy", "host": host, "url": f"{value}?session={_label(rng)}&utm=x"}
+    if kind in ("sha256", "md5"):
+        return {"type": "process", "image": "C:\\Users\\Public\\upd.exe", kind: value.upper()}
+    if kind in ("eth", "btc"):
+        address = "0x" + _mixed_case(rng, value[2:]) if kind == "eth" else value
+        return {"type": "withdrawal", "asset": kind.upper(), "address": address, "amount": str(rng.randint(1, 10**9))}
+    return None
+
+
+def _decoy(rng: random.Random, kind: str, value: str) -> Row | None:
+    """A record that contains an indicator as text but must not be a hit."""
+    if kind == "domain":
+        return rng.choice(
+            (
+                {"type": "proxy", "host": f"not{value}", "url": f"https://not{value}/"},
+                {"type": "dns", "query": f"{value}.cdn-x.net"},
+                {"type": "proxy", "host": "www.google.com", "url": f"https://www.google.com/search?q={value}"},
+            )
+        )
+    if kind == "ipv4" and "/" not in value:
+        first, middle, last = value.split(".", 1)[0], value.split(".")[1:3], value.rsplit(".", 1)[1]
+        return {"type": "proxy", "host": "cdn.example.net", "dst_ip": ".".join([f"1{first}", *middle, f"{last}5"])}
+    return None
+
+
+# --- the logs ----------------------------------------------------------------------------------------------------
+
+
+class LogWriter:
+    """Background telemetry with planted and decoy records at random lines."""
+
+    def __init__(self, rng: random.Random, lines: int) -> None:
+        self.rng = rng
+        self.lines = lines
+        hosts = [f"{s}.{b}" if s else b for b in BENIGN_BASES for s in SUBS]
+        hosts += [f"svc{i}.corp-{i % 97}.example.com" for i in range(3000)]
+        weights = [1 / (rank + 1) for rank in range(len(hosts))]
+        self.hosts = rng.choices(hosts, weights=weights, k=50_000)
+        self.ips = [
+            f"{rng.choice(BENIGN_FIRST_OCTETS)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            for _ in range(20_000)
+        ]
+        self.hashes = [f"{rng.getrandbits(256):064x}" for _ in range(3000)]
+        self.wallets = [f"0x{rng.getrandbits(160):040x}" for _ in range(2000)]
+        self.paths = ["/", "/api/v1/items", "/login", "/static/app.js", "/search?q=weather", "/v2/orders?limit=50"]
+
+    def background(self, i: int) -> Row:
+        rng, kind = self.rng, self.rng.random()
+        base: Row = {"ts": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z"}
+        src = f"10.{i % 256}.{(i // 256) % 256}.{i % 250 + 1}"
+        host = self.hosts[rng.randrange(len(self.hosts))]
+        if kind < 0.5:
+            path = self.paths[i % len(self.paths)]
+            ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+            url, dst = f"https://{host}{path}", self.ips[i % len(self.ips)]
+            proxy = {"type": "proxy", "src_ip": src, "user": f"u{i % 800}", "method": "GET", "host": host, "url": url}
+            return base | proxy | {"dst_ip": dst, "status": 200, "bytes": rng.randint(200, 90000), "ua": ua}
+        if kind < 0.8:
+            return base | {"type": "dns", "src_ip": src, "query": host, "qtype": "A", "answer": self.ips[i % 977]}
+        if kind < 0.95:
+            digest = self.hashes[rng.randrange(len(self.hashes))]
+            image = f"C:\\Program Files\\App{i % 40}\\app.exe"
+            process = {"type": "process", "device": f"WS-{i % 500:04d}", "image": image, "sha256": digest}
+            return base | process | {"md5": digest[:32], "user": f"u{i % 800}", "cmdline": "app.exe --update"}
+        return base | {"type": "withdrawal", "asset": "ETH", "address": self.wallets[i % 2000], "amount": str(i * 1000)}
+
+    def write(self, path: Path, special: dict[int, Row]) -> int:
+        """Write the file; its size in bytes."""
+        with path.open("wb") as out:
+            for i in range(1, self.lines + 1):
+                row = special.get(i) or self.background(i)
+                out.write(orjson.dumps(row) + b"\n")
+        return path.stat().st_size
+
+
+def make_world(
+    rng: random.Random, lines: int, truth_pool: list[tuple[str, str, str]]
+) -> tuple[dict[int, Row], Counter[str], set[int], set[int]]:
+    """(records by line, expected sighting count per indicator id, true lines, decoy lines)."""
+    chosen = rng.sample(truth_pool, 400)
+    planted = [(ident, row) for ident, kind, value in chosen[:250] if (row := _planted(rng, kind, value))]
+    decoys = [row for _, kind, value in chosen[250:] if (row := _decoy(rng, kind, value))]
+    positions = rng.sample(range(1, lines + 1), len(planted) + len(decoys))
+    special: dict[int, Row] = {}
+    expected: Counter[str] = Counter()
+    for position, (ident, row) in zip(positions, planted, strict=False):
+        special[position] = {"ts": "2026-11-26T03:14:15Z", **row}
+        expected[ident] += 1
+    for position, row in zip(positions[len(planted) :], decoys, strict=True):
+        special[position] = {"ts": "2026-11-26T03:14:15Z", **row}
+    true_lines = set(positions[: len(planted)])
+    return special, expected, true_lines, set(positions[len(planted) :])
+
+
+# --- measurements ------------------------------------------------------------------------------------------------
+
+
+def _run_binary(command: list[str], stdout: int | None) -> tuple[float, bytes, float]:
+    """(seconds, stdout, peak MB) of one command; GNU time measures the peak when present, else wait4 does
+    (an upper bound: a forked child starts with this process's resident pages)."""
+    gnu_time = Path("/usr/bin/time")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = [str(gnu_time), "-f", "%M", "-o", rss.name, *command] if gnu_time.exists() else command
+        start = time.perf_counter()
+        process = subprocess.Popen(wrapped, stdout=stdout, stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"})
+        output = process.stdout.read() if process.stdout else b""
+        _, _, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = 0
+        measured = rss.read().strip().splitlines()
+    return seconds, output, int(measured[-1]) / 1024 if measured else usage.ru_maxrss / 1024
+
+
+def _pss_mb(pid: int) -> float:
+    """Proportional set size of one process (shared pages split among their users), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _family(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            out += [p for child in task.read_text().split() for p in _family(int(child))]
+    return out
+
+
+class PeakMemory(threading.Thread):
+    """Samples the summed PSS of this process and its workers every 20 ms; `peak` is the highest sum, in MB."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0.0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, sum(_pss_mb(pid) for pid in _family(os.getpid())))
+            time.sleep(0.02)
+
+
+def _line_scores(matched: set[int], true_lines: set[int]) -> tuple[float, float]:
+    """(precision, recall) of matched line numbers against the planted true lines."""
+    hits = len(matched & true_lines)
+    return (hits / len(matched) if matched else 1.0), hits / len(true_lines)
+
+
+def _figures(seconds: float, size: int, lines: int, peak: float, n: int, scores: tuple[float, float] | None) -> Row:
+    precision, recall = scores if scores else (None, None)
+    speed = {"mb_per_s": round(size / 1e6 / seconds, 1), "lines_per_s": round(lines / seconds)}
+    quality = {"recall": recall, "precision": precision, "peak_mb": round(peak), "n_indicators": n}
+    return speed | quality | {"seconds": round(seconds, 3)}
+
+
+def measure_grep(name: str, log: Path, patterns: Path, n: int, lines: int, true_lines: set[int]) -> Row | None:
+    """ripgrep or GNU grep with fixed-string patterns (None when the binary is absent)."""
+    binary = (
+        shutil.which("rg", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+        if name == "ripgrep"
+        else shutil.which("grep")
+    )
+    if binary is None:
+        return None
+    command = (
+        [binary, "--no-config", "-n", "-F", "-f", str(patterns), str(log)]
+        if name == "ripgrep"
+        else [binary, "-n", "-F", "-f", str(patterns), str(log)]
+    )
+    seconds, output, peak = _run_binary(command, subprocess.PIPE)
+    matched = {int(line.split(b":", 1)[0]) for line in output.splitlines() if line}
+    return _figures(seconds, log.stat().st_size, lines, peak, n, _line_scores(matched, true_lines))
+
+
+def measure_cat(log: Path, lines: int) -> Row:
+    seconds, _, peak = _run_binary(["cat", str(log)], subprocess.DEVNULL)
+    return _figures(seconds, log.stat().st_size, lines, peak, 0, None)
+
+
+SET_FIELDS = ("host", "query", "dst_ip", "src_ip", "answer", "url", "sha256", "md5", "address")
+
+
+def measure_python_sets(log: Path, patterns: Path, n: int, lines: int, true_lines: set[int]) -> Row:
+    """The naive Python hunt, in a fresh process: one orjson parse per line, exact lookups of the mapped fields."""
+    command = [sys.executable, __file__, "--python-sets", str(log), str(patterns)]
+    seconds, output, peak = _run_binary(command, subprocess.PIPE)
+    matched = {int(number) for number in output.split()}
+    return _figures(seconds, log.stat().st_size, lines, peak, n, _line_scores(matched, true_lines))
+
+
+def _python_sets_main(log: str, patterns: str) -> int:
+    """The subprocess side of measure_python_sets: print the numbers of the matched lines."""
+    values = set(Path(patterns).read_text(encoding="utf-8").splitlines())
+    with open(log, "rb") as stream:
+        for number, line in enumerate(stream, 1):
+            record = orjson.loads(line)
+            if any(record.get(name) in values for name in SET_FIELDS):
+                print(number)
+    return 0
+
+
+def measure_heistwatch(log: Path, indicators: Path, n: int) -> Row:
+    """Run the hunt in a fresh process (so peak memory is its own); its figures and sighting counts."""
+    command = [sys.executable, __file__, "--measure", str(log), str(indicators), str(n)]
+    output = subprocess.run(command, check=True, capture_output=True).stdout
+    return dict(orjson.loads(output))
+
+
+def _read_indicators(path: Path, n: int) -> Iterator[tuple[str, str, str]]:
+    """The first `n` (id, kind, value) rows of the indicators file."""
+    with path.open(encoding="utf-8") as rows:
+        for _, line in zip(range(n), rows, strict=False):
+            ident, kind, value = line.rstrip("\n").split("\t")
+            yield ident, kind, value
+
+
+def _measure_main(log: str, indicators: str, n: int) -> int:
+    """The subprocess side of measure_heistwatch: set up, hunt, print figures as JSON."""
+    from heistwatch.hunt import IndicatorSet, hunt_logs  # here, so the parent's memory holds no indicator tables
+    from heistwatch.hunt.prefilter import prefilter_for
+
+    sampler = PeakMemory()
+    sampler.start()
+    start = time.perf_counter()
+    iset = IndicatorSet.from_values(_read_indicators(Path(indicators), n))
+    prefilter_for(iset)
+    setup = time.perf_counter() - start
+    setup_peak, sampler.peak = sampler.peak, 0.0
+    start = time.perf_counter()
+    report = hunt_logs([log], iset, workers=2)
+    seconds = time.perf_counter() - start
+    counts = Counter[str]()
+    for sighting in report.sightings:
+        counts[sighting.indicator_id] += sighting.count
+    sampler.running = False
+    sampler.join()
+    peak = sampler.peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {"seconds": seconds, "setup_s": setup, "peak_mb": max(peak, setup_peak), "scan_peak_mb": peak}
+    print(json.dumps(figures | {"counts": counts, "lines": report.lines, "problems": report.problem_count}))
+    return 0
+
+
+def _count_scores(counts: dict[str, int], expected: Counter[str]) -> tuple[float, float]:
+    """(precision, recall) of sighting counts per indicator against the planted counts."""
+    tp = sum(min(counts.get(ident, 0), want) for ident, want in expected.items())
+    fp = sum(max(0, got - expected.get(ident, 0)) for ident, got in counts.items())
+    fn = sum(max(0, want - counts.get(ident, 0)) for ident, want in expected.items())
+    return (tp / (tp + fp) if tp + fp else 1.0), tp / (tp + fn)
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+
+def _median(runs: list[Row]) -> Row:
+    """Figures of the run with the median time (scores are identical across runs)."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
+def run(size: str, repeats: int, work: Path, log_progress: Callable[[str], None]) -> Row:
+    rng = random.Random(SEED)
+    lines, set_sizes = SIZES[size]
+    log_progress(f"generating {max(set_sizes):,} indicators and {lines:,} log lines")
+    rows = make_indicators(rng, max(set_sizes))
+    special, expected, true_lines, _ = make_world(rng, lines, rows[: min(set_sizes)])
+    log = work / "events.jsonl"
+    size_bytes = LogWriter(rng, lines).write(log, special)
+    indicators = work / "indicators.tsv"
+    indicators.write_text("".join(f"{i}\t{k}\t{v}\n" for i, k, v in rows), encoding="utf-8")
+    meta = {"size": size, "bytes": size_bytes, "lines": lines, "planted": sum(expected.values())}
+    result: Row = {"meta": meta | {"repeats": repeats, "cpus": os.cpu_count()}, "logs": {}}
+    for n in set_sizes:
+        patterns = work / f"patterns-{n}.txt"
+        patterns.write_text("".join(f"{v}\n" for _, _, v in rows[:n]), encoding="utf-8")
+        entry: Row = {"anchors": {}}
+        log_progress(f"{n:,} indicators: heistwatch")
+        runs = [measure_heistwatch(log, indicators, n) for _ in range(repeats)]
+        best = _median(runs)
+        entry["heistwatch"] = _figures(
+            best["seconds"], size_bytes, lines, best["peak_mb"], n, _count_scores(best["counts"], expected)
+        )
+        entry["heistwatch"]["setup_s"] = round(best["setup_s"], 2)
+        entry["heistwatch"]["scan_peak_mb"] = round(best["scan_peak_mb"])
+        entry["heistwatch"]["problems"] = best["problems"]
+        for name in ("cat", "ripgrep", "grep", "python_sets"):
+            log_progress(f"{n:,} indicators: {name}")
+            figures = [_anchor(name, log, patterns, rows[:n], lines, true_lines) for _ in range(repeats)]
+            if figures[0] is not None:
+                entry["anchors"][name] = _median([f for f in figures if f is not None])
+        result["logs"][str(n)] = entry
+    return result
+
+
+def _anchor(
+    name: str, log: Path, patterns: Path, rows: list[tuple[str, str, str]], lines: int, true_lines: set[int]
+) -> Row | None:
+    if name == "cat":
+        return measure_cat(log, lines)
+    if name == "python_sets":
+        return measure_python_sets(log, patterns, len(rows), lines, true_lines)
+    return measure_grep(name, log, patterns, len(rows), lines, true_lines)
+
+
+def render(result: Row) -> str:
+    meta = result["meta"]
+    out = [
+        f"log hunt, {meta['size']}: {meta['bytes'] / 1e6:.0f} MB, {meta['lines']:,} lines,"
+        f" {meta['planted']} planted hits, median of {meta['repeats']}; hw x = heistwatch MB/s / row's MB/s"
+    ]
+    for n, entry in result["logs"].items():
+        hw = entry["heistwatch"]
+        setup = f"setup {hw['setup_s']} s, not in its MB/s; peak while scanning {hw['scan_peak_mb']} MB"
+        out.append(f"\n{int(n):,} indicators (heistwatch {setup})")
+        out.append(f"  {'':12} {'MB/s':>8} {'lines/s':>10} {'precision':>9} {'recall':>7} {'peak MB':>8} {'hw x':>6}")
+        for name, fig in [("heistwatch", hw), *entry["anchors"].items()]:
+            ratio = hw["mb_per_s"] / fig["mb_per_s"]
+            p = "-" if fig["precision"] is None else f"{fig['precision']:.3f}"
+            r = "-" if fig["recall"] is None else f"{fig['recall']:.3f}"
+            speed = f"{fig['mb_per_s']:8.1f} {fig['lines_per_s']:10,}"
+            out.append(f"  {name:12} {speed} {p:>9} {r:>7} {fig['peak_mb']:8} {ratio:6.2f}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--python-sets", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.python_sets:
+        return _python_sets_main(*args.python_sets)
+    if args.measure:
+        return _measure_main(args.measure[0], args.measure[1], int(args.measure[2]))
+    with tempfile.TemporaryDirectory(prefix="hunt-bench-") as tmp:
+        result = run(args.size, args.repeats, Path(tmp), lambda m: print(m, file=sys.stderr))
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
