@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ioc_extraction.py
 	$(BIN)/python benchmarks/technique_tagging.py
 	$(BIN)/python benchmarks/attribution.py
+	$(BIN)/python benchmarks/hunt.py --size small
 	$(BIN)/python benchmarks/trace.py --size small
 
 clean:

@@ -145,3 +145,30 @@ def test_trace_simulate_then_run(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert (tmp_path / "f" / "freeze-requests.csv").read_text().startswith("service,")
     code, _, err = run(capsys, "trace", "simulate", str(ledger))
     assert code == Exit.BAD_INPUT and "already exists" in err
+
+
+def test_hunt_logs_finds_ingested_indicators_with_domain_semantics(
+    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path
+) -> None:
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(built_kb.path, kb)
+    report = tmp_path / "r.md"
+    report.write_text("The Lazarus Group staged files on hxxps://cloud-docs-share[.]online/jd/view.php in 2026.\n")
+    assert run(capsys, "--kb", str(kb), "ingest", str(report))[0] == Exit.OK
+    log = tmp_path / "proxy.jsonl"
+    lines = [
+        {"ts": "2026-03-16T01:03:00Z", "host": "CDN.cloud-docs-share.online.", "url": "https://x/y"},
+        {"ts": "2026-03-16T01:04:00Z", "host": "notcloud-docs-share.online", "url": "https://x/z"},
+        {
+            "ts": "2026-03-16T01:05:00Z",
+            "host": "www.example.org",
+            "url": "https://cloud-docs-share.online/jd/view.php?id=1",
+        },
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"host": "cloud-docs-share.online"\n')
+    code, out, _ = run(capsys, "--kb", str(kb), "hunt", "logs", str(log), "--json", "--workers", "1")
+    result = json.loads(out)
+    seen = {(s["kind"], s["line"]) for s in result["sightings"]}
+    assert ("domain", 1) in seen and ("url", 3) in seen
+    assert not any(s["line"] == 2 for s in result["sightings"])
+    assert code == Exit.BAD_INPUT and [p["line"] for p in result["problems"]] == [4]

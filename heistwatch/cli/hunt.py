@@ -1,0 +1,64 @@
+"""`heistwatch hunt logs`: the knowledge base's indicators in the exchange's own logs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from heistwatch.cli.main import Exit, cli, echo_json, open_kb_path
+from heistwatch.hunt import IndicatorSet, hunt_logs
+from heistwatch.kb import SQLiteStore
+
+
+@cli.group()
+def hunt() -> None:
+    """Search the exchange's own data for the campaign."""
+
+
+@hunt.command("logs")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "log_format", type=click.Choice(["jsonl", "csv", "zeek", "text"]), help="Skip detection.")
+@click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
+@click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path), help="Resume file for long hunts.")
+@click.option("--json", "as_json", is_flag=True, help="Print sightings and problems as JSON.")
+@click.pass_context
+def logs(
+    ctx: click.Context, paths: tuple[Path, ...], log_format: str | None, workers: int, state: Path | None, as_json: bool
+) -> None:
+    """Match every indicator in the knowledge base against log files (JSON lines, CSV, Zeek; gzip/zstd)."""
+    store = SQLiteStore(open_kb_path(ctx))
+    try:
+        indicators = IndicatorSet.from_indicators(store.indicators())
+    finally:
+        store.close()
+    files = [p for path in paths for p in (sorted(path.rglob("*")) if path.is_dir() else [path]) if p.is_file()]
+    with click.progressbar(length=1, label="hunting", file=sys.stderr) as bar:
+
+        def advance(finished: int, total: int) -> None:
+            bar.length = total
+            bar.update(finished - bar.pos)
+
+        report = hunt_logs(
+            files, indicators, workers=workers, progress=advance, state_path=state, log_format=log_format
+        )
+    if as_json:
+        echo_json(
+            {
+                "sightings": [vars(s) for s in report.sightings],
+                "problems": [vars(p) for p in report.problems],
+                "files": report.files,
+                "lines": report.lines,
+                "bytes": report.bytes,
+            }
+        )
+    else:
+        for s in report.sightings:
+            click.echo(f"{s.file}:{s.line} {s.kind} {s.value} seen as {s.observed!r} in {s.field} ({s.count}x)")
+        click.echo(
+            f"{len(report.sightings)} sightings in {report.files} files, {report.lines:,} lines;"
+            f" {report.problem_count} unreadable lines or files"
+        )
+    if report.problem_count:
+        ctx.exit(Exit.BAD_INPUT)
