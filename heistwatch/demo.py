@@ -1,7 +1,8 @@
 """The end-to-end demo investigation on the embedded store (grows stage by stage).
 
 Today: build the knowledge base from the packaged open data, resolve the case's names across sources, ingest
-the incident report written for the demo, attribute the case's evidence (the report's findings and what the
+the incident report written for the demo, hunt its indicators in simulated exchange telemetry (planted among
+ordinary traffic, with decoys), attribute the case's evidence (the report's findings and what the
 exchange's responders observed), trace the theft on a simulated ledger (ground truth by construction) to the
 services that can freeze the coins, and write the resolutions, the findings, the attribution with its
 explanation, the freeze requests and two STIX 2.1 bundles (the case's actors and claims; the report), each
@@ -22,6 +23,8 @@ from stix2validator import ValidationOptions, validate_parsed_json
 
 from heistwatch.attribute.evidence import findings_evidence, read_evidence
 from heistwatch.attribute.knowledge import Attributor, Levels
+from heistwatch.hunt import IndicatorSet, hunt_logs
+from heistwatch.hunt.telemetry import generate_telemetry
 from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
@@ -67,6 +70,18 @@ class IngestSummary:
 
 
 @dataclass(frozen=True)
+class HuntSummary:
+    """The exchange's simulated telemetry hunted for the knowledge base's indicators, against what was planted."""
+
+    lines: int
+    sightings: int
+    planted: int
+    found_exactly: int
+    over_reported: list[str]
+    missed: list[str]
+
+
+@dataclass(frozen=True)
 class TraceSummary:
     """The simulated theft traced: what was found, and how it compares with the simulator's truth."""
 
@@ -87,6 +102,7 @@ class DemoResult:
     disagreements: dict[str, list[str]]
     ingest: IngestSummary
     attribution: Levels
+    hunt: HuntSummary
     trace: TraceSummary
     stix_errors: dict[str, list[str]]
 
@@ -106,9 +122,10 @@ def run_demo(out: Path) -> DemoResult:
         errors: dict[str, list[str]] = {}
         disagreements = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
+        hunted = _hunt_telemetry(store, analysis, out, files)
         levels = _attribute_case(store, analysis, out, files)
         traced = _trace_theft(out, files)
-        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, traced, errors)
+        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
     finally:
         store.close()
 
@@ -162,6 +179,30 @@ def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: di
     layer = overlap_layer(levels, attributor.profiles.profiles, attack_version())
     files["Navigator layer"] = _write(out / "case.navigator.json", json.dumps(layer, indent=1))
     return levels
+
+
+def _hunt_telemetry(store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]) -> HuntSummary:
+    """Plant the report's indicators in simulated proxy/DNS/endpoint logs, hunt them, compare with the truth."""
+    planted: dict[str, list[str]] = {}
+    for indicator in analysis.batch.indicators:
+        if indicator.kind in ("domain", "url", "ipv4", "sha256"):
+            planted.setdefault(indicator.kind, []).append(indicator.value)
+    logs, truth = generate_telemetry(out / "telemetry", planted, seed=LEDGER_SEED)
+    report = hunt_logs(logs, IndicatorSet.from_indicators(store.indicators()), workers=2)
+    counts: Counter[str] = Counter()
+    for sighting in report.sightings:
+        counts[sighting.value] += sighting.count
+    sightings = [{**vars(s)} for s in report.sightings]
+    files["telemetry (logs)"] = out / "telemetry"
+    files["hunt sightings (JSON)"] = _write(out / "sightings.json", json.dumps(sightings, indent=1))
+    return HuntSummary(
+        lines=report.lines,
+        sightings=len(report.sightings),
+        planted=len(truth.hits),
+        found_exactly=sum(1 for value, n in truth.hits.items() if counts[value] == n),
+        over_reported=sorted(v for v, n in counts.items() if n > truth.hits.get(v, 0)),
+        missed=sorted(v for v, n in truth.hits.items() if counts[v] < n),
+    )
 
 
 def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:

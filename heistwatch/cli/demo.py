@@ -35,6 +35,7 @@ def demo(out: Path | None, as_json: bool) -> None:
                 "disagreements": result.disagreements,
                 "ingest": vars(result.ingest),
                 "attribution": attribution_dict(result.attribution),
+                "hunt": vars(result.hunt),
                 "trace": {**vars(result.trace), "scores": vars(result.trace.scores)},
                 "stix_valid": result.stix_valid,
                 "stix_errors": result.stix_errors,
@@ -54,6 +55,13 @@ def demo(out: Path | None, as_json: bool) -> None:
     click.echo(f"  mentions    {found.mentions} kept apart (reference links, abused services, private addresses)")
     click.echo("  named       " + ", ".join(found.named))
     click.echo("  techniques  " + ", ".join(found.techniques))
+    hunted = result.hunt
+    click.echo(
+        f"\nHunted the report's indicators in {hunted.lines:,} lines of simulated proxy, DNS and endpoint logs:"
+        f" {hunted.sightings} sightings; {hunted.found_exactly} of {hunted.planted} planted indicators found exactly"
+        f" as often as planted; over-reported (a decoy matched): {', '.join(hunted.over_reported) or 'none'};"
+        f" missed: {', '.join(hunted.missed) or 'none'}"
+    )
     click.echo("\nAttribution of the case (report findings and the responders' evidence):")
     click.echo("  " + render_attribution(result.attribution).split("\n\nWhy", 1)[0].replace("\n", "\n  "))
     click.echo(f"  (the explanation of each leading candidate is in {result.files['attribution (text)']})")

@@ -73,6 +73,9 @@ def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert "CryptoCore" in summary["ingest"]["named"] and summary["ingest"]["indicators"]["sha256"] == 2
     assert summary["attribution"]["candidates"] and summary["attribution"]["levels"]["country"]
     assert summary["trace"]["alerts"] > 0 and 0 < summary["trace"]["scores"]["recall"] <= 1
+    hunted = summary["hunt"]
+    assert hunted["planted"] > 0 and hunted["found_exactly"] == hunted["planted"]
+    assert hunted["over_reported"] == [] and hunted["missed"] == []
     for path in summary["files"].values():
         assert Path(path).stat().st_size > 0
     assert any(summary["disagreements"].values())
