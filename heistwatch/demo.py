@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from stix2validator import ValidationOptions, validate_parsed_json
 
-from heistwatch.attribute.evidence import findings_evidence, read_evidence
+from heistwatch.attribute.evidence import findings_evidence, read_evidence, sighting_evidence
 from heistwatch.attribute.knowledge import Attributor, Levels
 from heistwatch.hunt import IndicatorSet, hunt_logs
 from heistwatch.hunt.telemetry import generate_telemetry
@@ -29,6 +30,7 @@ from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
 from heistwatch.kb.seed.attack import attack_version
+from heistwatch.model import Sighting
 from heistwatch.share.attribution import attribution_dict, render_attribution
 from heistwatch.share.navigator import overlap_layer
 from heistwatch.share.stix import export_bundle
@@ -122,8 +124,8 @@ def run_demo(out: Path) -> DemoResult:
         errors: dict[str, list[str]] = {}
         disagreements = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
-        hunted = _hunt_telemetry(store, analysis, out, files)
-        levels = _attribute_case(store, analysis, out, files)
+        hunted, sightings = _hunt_telemetry(store, analysis, out, files)
+        levels = _attribute_case(store, analysis, sightings, out, files)
         traced = _trace_theft(out, files)
         return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
     finally:
@@ -165,13 +167,16 @@ def _ingest_report(store: SQLiteStore, out: Path, files: dict[str, Path], errors
     return analysis
 
 
-def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]) -> Levels:
-    """Attribute the report's findings plus the responders' evidence file; write the result and its explanation."""
+def _attribute_case(
+    store: SQLiteStore, analysis: Analysis, sightings: Sequence[Sighting], out: Path, files: dict[str, Path]
+) -> Levels:
+    """Attribute the report's findings, the responders' evidence file and the hunt's sightings; write the result."""
     packaged = resources.files("heistwatch") / "data" / "demo" / EVIDENCE_FILE
     with resources.as_file(packaged) as path:
         observed = read_evidence(path, store)
     report = analysis.batch.report
-    evidence = [*findings_evidence(analysis.batch.findings, store, report.name), *observed]
+    sighted = sighting_evidence(sightings, store)
+    evidence = [*findings_evidence(analysis.batch.findings, store, report), *observed, *sighted]
     attributor = Attributor(store)
     levels = attributor.attribute(evidence, top=5)
     files["attribution (text)"] = _write(out / "attribution.txt", render_attribution(levels))
@@ -181,7 +186,9 @@ def _attribute_case(store: SQLiteStore, analysis: Analysis, out: Path, files: di
     return levels
 
 
-def _hunt_telemetry(store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]) -> HuntSummary:
+def _hunt_telemetry(
+    store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]
+) -> tuple[HuntSummary, tuple[Sighting, ...]]:
     """Plant the report's indicators in simulated proxy/DNS/endpoint logs, hunt them, compare with the truth."""
     planted: dict[str, list[str]] = {}
     for indicator in analysis.batch.indicators:
@@ -195,7 +202,7 @@ def _hunt_telemetry(store: SQLiteStore, analysis: Analysis, out: Path, files: di
     sightings = [{**vars(s)} for s in report.sightings]
     files["telemetry (logs)"] = out / "telemetry"
     files["hunt sightings (JSON)"] = _write(out / "sightings.json", json.dumps(sightings, indent=1))
-    return HuntSummary(
+    summary = HuntSummary(
         lines=report.lines,
         sightings=len(report.sightings),
         planted=len(truth.hits),
@@ -203,6 +210,7 @@ def _hunt_telemetry(store: SQLiteStore, analysis: Analysis, out: Path, files: di
         over_reported=sorted(v for v, n in counts.items() if n > truth.hits.get(v, 0)),
         missed=sorted(v for v, n in truth.hits.items() if counts[v] < n),
     )
+    return summary, report.sightings
 
 
 def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:

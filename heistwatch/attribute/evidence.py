@@ -22,7 +22,7 @@ from heistwatch.errors import InputError
 from heistwatch.ingest.analyze import NEGATED
 from heistwatch.kb.seed.attack import SOURCE_KEY as ATTACK
 from heistwatch.kb.store import KnowledgeStore
-from heistwatch.model import Finding, ObjectType, name_key, normalize_indicator
+from heistwatch.model import Finding, ObjectType, Report, Sighting, name_key, normalize_indicator
 
 KINDS = ("technique", "software", "name", "sector", "victim", "indicator")
 INDICATOR_RELIABILITY = 0.5
@@ -104,25 +104,35 @@ def indicator_evidence(store: KnowledgeStore, value: str, where: str) -> list[Ev
     out: list[Evidence] = []
     for report in store.reports():
         if report.source in sources:
-            named = [f for f in store.findings(report.id) if f.role == "entity"]
+            named = [f for f in store.findings(report.id) if f.role == "entity" and not f.reason.endswith(NEGATED)]
             out += [
                 Evidence(name_item(f.value), "name", report.name, INDICATOR_RELIABILITY, report.sha256) for f in named
             ]
     return out
 
 
-def findings_evidence(findings: Sequence[Finding], store: KnowledgeStore, source: str) -> list[Evidence]:
+def findings_evidence(findings: Sequence[Finding], store: KnowledgeStore, report: Report) -> list[Evidence]:
     """Evidence from a report's findings: its techniques, and the software, actors and campaigns it names.
 
-    A name in a sentence that denies it ("no code overlap with AppleJeus") is left out.
+    A name in a sentence that denies it ("no code overlap with AppleJeus") is left out. The report is the
+    origin, so the same fact reached again through the report (an indicator it gives) counts once.
     """
     out: list[Evidence] = []
     for f in findings:
         if f.role == "technique":
             via = f.reason.partition(":")[0]
-            out.append(Evidence(f.value, "technique", source, TECHNIQUE_RELIABILITY.get(via, 1.0)))
+            reliability = TECHNIQUE_RELIABILITY.get(via, 1.0)
+            out.append(Evidence(f.value, "technique", report.name, reliability, report.sha256))
         elif f.role == "entity" and not f.reason.endswith(NEGATED):
-            out += [Evidence(i, k, source) for k, i in _named(f.value, store)]
+            out += [Evidence(i, k, report.name, 1.0, report.sha256) for k, i in _named(f.value, store)]
+    return _unique(out)
+
+
+def sighting_evidence(sightings: Sequence[Sighting], store: KnowledgeStore) -> list[Evidence]:
+    """Evidence from hunt sightings: the actors named by the ingested reports that give each sighted indicator."""
+    out: list[Evidence] = []
+    for kind, value in dict.fromkeys((s.kind, s.value) for s in sightings):
+        out += indicator_evidence(store, f"{kind}:{value}", f"sighting of {value}")
     return _unique(out)
 
 

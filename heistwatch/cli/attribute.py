@@ -44,5 +44,5 @@ def attribute_command(ctx: click.Context, evidence: Path | None, report: str | N
 def _report_evidence(store: SQLiteStore, wanted: str) -> list[Evidence]:
     for report in store.reports():
         if wanted in (report.id, report.sha256, report.name, Path(report.name).name):
-            return findings_evidence(store.findings(report.id), store, report.name)
+            return findings_evidence(store.findings(report.id), store, report)
     raise NotFoundError(f"no ingested report {wanted!r} (see the ids and names `ingest --json` printed)")

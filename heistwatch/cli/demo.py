@@ -62,7 +62,7 @@ def demo(out: Path | None, as_json: bool) -> None:
         f" as often as planted; over-reported (a decoy matched): {', '.join(hunted.over_reported) or 'none'};"
         f" missed: {', '.join(hunted.missed) or 'none'}"
     )
-    click.echo("\nAttribution of the case (report findings and the responders' evidence):")
+    click.echo("\nAttribution of the case (report findings, the responders' evidence, the hunt's sightings):")
     click.echo("  " + render_attribution(result.attribution).split("\n\nWhy", 1)[0].replace("\n", "\n  "))
     click.echo(f"  (the explanation of each leading candidate is in {result.files['attribution (text)']})")
     traced, scores = result.trace, result.trace.scores

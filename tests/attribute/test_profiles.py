@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from heistwatch.attribute.evidence import read_evidence
+from heistwatch.attribute.evidence import findings_evidence, read_evidence, sighting_evidence
+from heistwatch.attribute.knowledge import Attributor
 from heistwatch.attribute.profiles import KnowledgeProfiles, knowledge_profiles, name_item
 from heistwatch.errors import InputError
+from heistwatch.ingest.analyze import Analyzer, ingest_documents
+from heistwatch.ingest.text import document_from_string
 from heistwatch.kb import SQLiteStore
 from heistwatch.kb.build import BuildReport
+from heistwatch.model import Sighting
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +82,23 @@ def test_bad_evidence_names_the_file_and_row(built_kb: BuildReport, tmp_path: Pa
     with pytest.raises(InputError, match=problem) as err:
         read_evidence(path, SQLiteStore(built_kb.path))
     assert "bad.json" in str(err.value)
+
+
+def test_sightings_of_a_reports_indicator_count_once_with_the_report(built_kb: BuildReport, tmp_path: Path) -> None:
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(built_kb.path, kb)
+    store = SQLiteStore(kb)
+    text = "CryptoCore staged the second stage on hxxps://cloud-docs-share[.]online/a.php in 2026.\n"
+    (outcome,) = ingest_documents([document_from_string(text, "md", "r.md")], store, Analyzer(store), now=None)
+    assert outcome.report is not None
+    from_report = findings_evidence(store.findings(outcome.report.id), store, outcome.report)
+    sighting = Sighting(
+        "indicator--x", "domain", "cloud-docs-share.online", "a.cloud-docs-share.online", "dns", 1, "query", ""
+    )
+    from_sighting = sighting_evidence([sighting], store)
+    assert {e.item_id for e in from_sighting} == {name_item("CryptoCore")}
+    attributor = Attributor(store)
+    alone = attributor.attribute(from_report).attribution.candidates[0]
+    both = attributor.attribute([*from_report, *from_sighting]).attribution.candidates[0]
+    assert (both.actor_id, both.log_lr) == (alone.actor_id, pytest.approx(alone.log_lr))
+    store.close()
