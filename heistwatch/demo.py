@@ -157,10 +157,8 @@ def _ingest_report(store: SQLiteStore, out: Path, files: dict[str, Path], errors
     document = document_from_bytes(packaged.read_bytes(), "md", REPORT_FILE)
     analysis = Analyzer(store).analyze(document)
     report = store.import_report(analysis.batch)
-    findings = [
-        {**vars(f), "object_ids": list(f.object_ids), "sentence": analysis.sentence(f)} for f in analysis.batch.findings
-    ]
-    files["report findings (JSON)"] = _write(out / "report-findings.json", json.dumps(findings, indent=1))
+    findings = json.dumps(analysis.finding_dicts(), indent=1)
+    files["report findings (JSON)"] = _write(out / "report-findings.json", findings)
     bundle = report_bundle(store, report.id, document.text)
     files["report STIX bundle"] = _write(out / "report.stix.json", json.dumps(bundle, indent=1))
     errors["report STIX bundle"] = _validate(bundle)
@@ -216,6 +214,7 @@ def _hunt_telemetry(
 def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:
     """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO, 8 hops), write the freeze requests."""
     world = simulate("small", seed=LEDGER_SEED)
+    (out / "ledger.duckdb").unlink(missing_ok=True)  # a second run into the same folder starts a new ledger
     ledger = TransferStore(out / "ledger.duckdb")
     try:
         ledger.ingest(world.transfers)

@@ -93,10 +93,7 @@ def _result(outcome: Outcome) -> dict[str, Any]:
         "path": outcome.path,
         "report": vars(outcome.report),
         "indicators_stored": len(analysis.batch.indicators),
-        "findings": [
-            {**vars(f), "object_ids": list(f.object_ids), "sentence": analysis.sentence(f)}
-            for f in analysis.batch.findings
-        ],
+        "findings": analysis.finding_dicts(),
     }
 
 

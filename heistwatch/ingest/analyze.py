@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from heistwatch.errors import InputError
 from heistwatch.ingest.entities import EntityMatcher, EntityMention
@@ -40,6 +41,12 @@ class Analysis:
         """The sentence a finding sits in."""
         return self.document.text[finding.sentence_start : finding.sentence_end]
 
+    def finding_dicts(self) -> list[dict[str, Any]]:
+        """Every finding as plain JSON-ready data, with its sentence."""
+        return [
+            {**vars(f), "object_ids": list(f.object_ids), "sentence": self.sentence(f)} for f in self.batch.findings
+        ]
+
 
 class Analyzer:
     """Turns documents into report batches using the knowledge base's names and ATT&CK techniques."""
@@ -56,7 +63,7 @@ class Analyzer:
     def analyze(self, document: Document, *, now: datetime.datetime | None = None) -> Analysis:
         """Every finding of one document, as the batch that stores it."""
         moment = now or datetime.datetime.now(datetime.UTC)
-        sentences = _Sentences(split_sentences(document.text), len(document.text))
+        sentences = _Sentences(split_sentences(document.text))
         report, source = _report(document, moment)
         found = extract_indicators(document)
         entities = self.matcher.find(document.text, exclude=[(f.start, f.end) for f in found])
@@ -88,10 +95,9 @@ class Analyzer:
 class _Sentences:
     """Sentence spans with a lookup from an offset to the sentence around it."""
 
-    def __init__(self, spans: list[tuple[int, int]], length: int) -> None:
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
         self.spans = spans
         self._starts = [s for s, _ in spans]
-        self._length = length
 
     def around(self, start: int, end: int) -> tuple[int, int]:
         """The sentence holding [start, end), or the span itself where it lies between sentences."""

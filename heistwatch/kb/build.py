@@ -14,6 +14,7 @@ from importlib import metadata
 from importlib.abc import Traversable
 from pathlib import Path
 
+from heistwatch.errors import StoreError
 from heistwatch.kb.seed.attack import load_attack
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
 from heistwatch.kb.seed.misp import load_misp_galaxies
@@ -82,7 +83,12 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
     """Copy the ingested reports (and their findings and indicators) of the knowledge base being replaced."""
     if not old.exists():
         return
-    previous, rebuilt = SQLiteStore(old), SQLiteStore(new, bulk=True)
+    try:
+        previous = SQLiteStore(old)
+    except StoreError:
+        records["reports-unreadable"] = 1  # a damaged file is rebuilt from scratch; nothing to carry over
+        return
+    rebuilt = SQLiteStore(new, bulk=True)
     try:
         sources = {s.key: s for s in previous.sources()}
         by_source: defaultdict[str, list[Indicator]] = defaultdict(list)
@@ -93,6 +99,8 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
             batch = ReportBatch(sources[report.source], report, findings, tuple(by_source[report.source]))
             rebuilt.import_report(batch)
             records["reports-kept"] = records.get("reports-kept", 0) + 1
+    except sqlite3.DatabaseError:
+        records["reports-unreadable"] = 1
     finally:
         previous.close()
         rebuilt.close()
@@ -121,6 +129,8 @@ def _checkpoint(path: Path) -> None:
         db = sqlite3.connect(path)
         try:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError:
+            pass  # a damaged file has no log worth folding; it is about to be replaced
         finally:
             db.close()
     for suffix in ("-wal", "-shm"):

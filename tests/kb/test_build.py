@@ -116,3 +116,15 @@ def test_rebuild_keeps_ingested_reports(tmp_path: Path) -> None:
     assert store.findings(batch.report.id) == list(batch.findings)
     assert [i.value for i in store.indicators(kind="domain")] == ["a.example"]
     store.close()
+
+
+def test_rebuild_over_a_damaged_file_still_builds(tmp_path: Path) -> None:
+    target = tmp_path / "kb.sqlite"
+    target.write_bytes(b"this is not a database" * 100)
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD_CLAIM, encoding="utf-8")
+    report = build_knowledge_base(target, claims_files=[good])
+    assert report.records["reports-unreadable"] == 1
+    store = SQLiteStore(target)
+    assert store.stats()
+    store.close()
