@@ -55,7 +55,7 @@ def build_alerts(results: Sequence[TraceResult]) -> list[Alert]:
                 key[1][1],
                 amounts,
                 first.ts,
-                path[-1].tx if path else "",
+                primary.graph.transfer(first.position).tx,
                 top.hop,
                 path,
             )

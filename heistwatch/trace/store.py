@@ -92,9 +92,16 @@ class TransferStore:
         return int(row[0]) if row else 0
 
     def ingest(self, transfers: Iterable[Transfer]) -> int:
-        """Append transfers in time order (ties keep ingest order); return how many were added."""
-        first_address, first_tx = len(self._addresses), len(self._txs)
-        cols = self._columns(transfers)  # DuckDB scans this local dict of numpy arrays by its name
+        """Append transfers (`columns()` orders them by time; ties keep ingest order); return how many were added."""
+        first_address, first_tx, first_asset = len(self._addresses), len(self._txs), len(self._assets)
+        try:
+            cols = self._columns(transfers)  # DuckDB scans this local dict of numpy arrays by its name
+        except BaseException:
+            # a rejected transfer: forget the names interned before it, so the store stays as it was
+            _forget_after(self._addresses, first_address)
+            _forget_after(self._txs, first_tx)
+            _forget_after(self._assets, first_asset)
+            raise
         added = len(cols["seq"])
         self._names, self._tx_list = [], []
         if not added:
@@ -227,3 +234,9 @@ class TransferStore:
     def close(self) -> None:
         """Close the DuckDB connection."""
         self.con.close()
+
+
+def _forget_after(names: dict[Any, int], count: int) -> None:
+    """Drop every entry interned after the first `count` (insertion order)."""
+    for key in list(names)[count:]:
+        del names[key]

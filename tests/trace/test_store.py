@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heistwatch.trace import Label, TraceGraph, TransferStore
+import pytest
+
+from heistwatch.errors import InputError
+from heistwatch.trace import Label, TraceGraph, Transfer, TransferStore
 from tests.trace.conftest import eth
 
 BIG = 123_456_789 * 10**18 + 7  # beyond 64 bits: wei amounts must stay exact
@@ -37,3 +40,17 @@ def test_late_ingest_is_replayed_in_time_order() -> None:
     store.ingest([eth("t1", 20, "a", "b", 1)])
     store.ingest([eth("t0", 10, "v", "a", 5)])
     assert TraceGraph.from_store(store).transfer(0).tx == "t0"
+
+
+def test_a_rejected_transfer_leaves_the_store_usable(tmp_path: Path) -> None:
+    store = TransferStore(tmp_path / "l.duckdb")
+    good = Transfer("t1", 1, "eth", "ETH", "0xa", "0xb", 5, 0)
+    store.ingest([good])
+    with pytest.raises(InputError):
+        store.ingest(
+            [Transfer("t2", 2, "eth", "ETH", "0xc", "0xd", 1, 0), Transfer("t3", 3, "eth", "ETH", "0xe", "0xf", -1, 0)]
+        )
+    store.ingest([Transfer("t4", 4, "eth", "ETH", "0xb", "0xg", 2, 0)])
+    assert store.count() == 2
+    assert [t.tx for t in store.expand("0xb")] == ["t1", "t4"]
+    store.close()
