@@ -96,10 +96,11 @@ def read_blocks(stream: IO[bytes], end: int | None) -> Iterator[bytes | None]:
             newline = chunk.find(b"\n")
             position += len(chunk) if newline < 0 else newline + 1
             chunk, skipping = (b"", True) if newline < 0 else (chunk[newline + 1 :], False)
+            if end is not None and position >= end:
+                return  # the skipped line ran past the range; what follows belongs to the next one
         cut = chunk.rfind(b"\n") + 1
         if end is not None and position + len(carry) + cut > end:
-            data = carry + chunk
-            yield data[: data.find(b"\n", end - position - 1) + 1]
+            yield from _range_end(stream, carry + chunk, max(end - position - 1, 0))
             return
         if cut:
             yield b"".join((carry, memoryview(chunk)[:cut]))
@@ -111,6 +112,24 @@ def read_blocks(stream: IO[bytes], end: int | None) -> Iterator[bytes | None]:
             position, carry, skipping = position + len(carry), b"", True
     if carry and (end is None or position < end):
         yield carry
+
+
+def _range_end(stream: IO[bytes], data: bytes, at: int) -> Iterator[bytes | None]:
+    """`data` through the end of the line holding offset `at`, reading on when that line runs past the chunk.
+
+    A last line longer than MAX_LINE_BYTES stands as None, after the whole lines before it.
+    """
+    stop = data.find(b"\n", at)
+    while stop < 0 and len(data) - at <= MAX_LINE_BYTES and (more := stream.read(BLOCK_BYTES)):
+        searched, data = len(data), data + more
+        stop = data.find(b"\n", searched)
+    if stop >= 0 or len(data) - at <= MAX_LINE_BYTES:
+        yield data if stop < 0 else data[: stop + 1]
+        return
+    line_start = data.rfind(b"\n", 0, at) + 1
+    if line_start:
+        yield data[:line_start]
+    yield None
 
 
 class LineParser:

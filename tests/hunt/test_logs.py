@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import itertools
 import json
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import zstandard
@@ -191,3 +193,31 @@ def test_missing_file_and_unknown_format_are_input_errors(tmp_path: Path, iset: 
 def test_public_api_is_sorted_and_importable() -> None:
     assert hunt.__all__ == sorted(hunt.__all__)
     assert all(hasattr(hunt, name) for name in hunt.__all__)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(min_size=0, max_size=30).map(lambda b: b.replace(b"\n", b"x")), min_size=1, max_size=12),
+    st.booleans(),
+    st.lists(st.integers(min_value=1, max_value=400), max_size=4),
+)
+def test_byte_ranges_read_every_line_once(lines: list[bytes], final_newline: bool, cuts: list[int]) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    bounds = sorted({0, *(c for c in cuts if c < len(data)), len(data)})
+    seen: list[bytes] = []
+    with mock.patch.object(logs, "BLOCK_BYTES", 7):
+        for start, end in itertools.pairwise(bounds):
+            stream = io.BytesIO(data)
+            offset = start
+            if start:
+                stream.seek(start - 1)
+                offset += len(stream.readline()) - 1
+            for block in logs.read_blocks(stream, end - offset):
+                assert block is not None
+                seen += _lines(block)
+    assert seen == _lines(data)
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of `data`; a final newline ends the last line rather than starting an empty one."""
+    return data.split(b"\n")[:-1] if data.endswith(b"\n") or not data else data.split(b"\n")
