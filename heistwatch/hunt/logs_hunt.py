@@ -4,12 +4,15 @@ Resuming: with `state_path`, every finished task (a whole compressed file, or a 
 written to a small JSON state file as `{"version": 1, "tasks": {KEY: RESULT}}`, KEY being
 `path|size|mtime_ns|start|end` and RESULT the task's line count, aggregated hits and problems. A later run with
 the same state file skips the tasks it finds there (a changed file gets new keys) and reports the same result
-as one uninterrupted run. The file is replaced atomically after each task.
+as one uninterrupted run. The state records a fingerprint of the indicators and options; a run with other
+indicators or options refuses the file rather than reuse stale results. The file is replaced atomically after
+each task.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import multiprocessing
 import os
@@ -118,26 +121,31 @@ def hunt_logs(
     maps = {**DEFAULT_FIELDS, **(fields or {})}
     if log_format is not None and log_format not in FORMATS:
         raise InputError(log_format, f"unknown log format (known: {', '.join(FORMATS)})")
-    state = _load_state(state_path)
+    fingerprint = _fingerprint(indicator_set, maps, scan_text, prefilter, log_format) if state_path else ""
+    state = _load_state(state_path, fingerprint)
     done = {task.key: state[task.key] for task in tasks if task.key in state}
     resumed = len(done)
     _SCANNER = _Scanner(indicator_set, prefilter_for(indicator_set) if prefilter else None, maps, scan_text, log_format)
     try:
-        _run_all(tasks, done, workers, state_path, progress)
+        _run_all(tasks, done, workers, (state_path, fingerprint), progress)
     finally:
         _SCANNER = None
     return _report(tasks, done, indicator_set, resumed)
 
 
 def _run_all(
-    tasks: list[_Task], done: dict[str, _Result], workers: int, state_path: str | Path | None, progress: Progress | None
+    tasks: list[_Task],
+    done: dict[str, _Result],
+    workers: int,
+    state: tuple[str | Path | None, str],
+    progress: Progress | None,
 ) -> None:
     """Run the tasks not yet done, saving the state and reporting progress after each."""
     total, finished = sum(task.size for task in tasks), sum(task.size for task in tasks if task.key in done)
     for task, result in _run([task for task in tasks if task.key not in done], workers):
         done[task.key] = result
         finished += task.size
-        _save_state(state_path, done)
+        _save_state(*state, done)
         if progress:
             progress(finished, total)
 
@@ -350,7 +358,19 @@ def _sightings(path: str, merged: Hits, indicators: IndicatorSet) -> Iterator[Si
             )
 
 
-def _load_state(path: str | Path | None) -> dict[str, _Result]:
+def _fingerprint(
+    indicators: IndicatorSet, maps: Mapping[str, FieldMap], scan_text: bool, prefilter: bool, log_format: str | None
+) -> str:
+    """A digest of what a hunt looks for and how, so a state file is only reused by the same hunt."""
+    digest = hashlib.sha256(repr((sorted(maps.items()), scan_text, prefilter, log_format)).encode())
+    for kind in sorted(indicators.kinds()):
+        digest.update(kind.encode())
+        for key in sorted(indicators.keys(kind)):
+            digest.update(b"\0" + key.encode())
+    return digest.hexdigest()
+
+
+def _load_state(path: str | Path | None, fingerprint: str) -> dict[str, _Result]:
     """Finished tasks from a state file (none when there is no file yet)."""
     if path is None or not Path(path).exists():
         return {}
@@ -358,17 +378,20 @@ def _load_state(path: str | Path | None) -> dict[str, _Result]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("version") != 1:
             raise ValueError(f"version {data.get('version')!r}")
-        return {key: _result_from_json(value) for key, value in data["tasks"].items()}
+        tasks = {key: _result_from_json(value) for key, value in data["tasks"].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(str(path), f"not a hunt state file ({exc}); delete it to start over") from None
+    if data.get("fingerprint") != fingerprint:
+        raise InputError(str(path), "state of a hunt with other indicators or options; delete it to start over")
+    return tasks
 
 
-def _save_state(path: str | Path | None, done: Mapping[str, _Result]) -> None:
+def _save_state(path: str | Path | None, fingerprint: str, done: Mapping[str, _Result]) -> None:
     if path is None:
         return
     tasks = {key: _result_to_json(result) for key, result in done.items()}
     temporary = Path(f"{path}.tmp")
-    temporary.write_text(json.dumps({"version": 1, "tasks": tasks}), encoding="utf-8")
+    temporary.write_text(json.dumps({"version": 1, "fingerprint": fingerprint, "tasks": tasks}), encoding="utf-8")
     os.replace(temporary, path)
 
 

@@ -145,6 +145,11 @@ def test_resume_skips_finished_tasks(tmp_path: Path, iset: IndicatorSet) -> None
     again = hunt_logs([tmp_path / "a.jsonl"], iset, state_path=state)
     assert again.resumed_tasks == 1 and found(again) == found(first)
     assert json.loads(state.read_text())["version"] == 1
+    other = IndicatorSet.from_values([("i-other", "domain", "other.example")])
+    with pytest.raises(InputError, match="other indicators or options"):
+        hunt_logs([tmp_path / "a.jsonl"], other, state_path=state)
+    with pytest.raises(InputError, match="other indicators or options"):
+        hunt_logs([tmp_path / "a.jsonl"], iset, state_path=state, prefilter=False)
     state.write_text("{}")
     with pytest.raises(InputError, match="not a hunt state file"):
         hunt_logs([tmp_path / "a.jsonl"], iset, state_path=state)
