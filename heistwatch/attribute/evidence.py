@@ -10,6 +10,7 @@ the actors that report names, at half reliability, with that report as origin.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -132,7 +133,8 @@ def sighting_evidence(sightings: Sequence[Sighting], store: KnowledgeStore) -> l
     """Evidence from hunt sightings: the actors named by the ingested reports that give each sighted indicator."""
     out: list[Evidence] = []
     for kind, value in dict.fromkeys((s.kind, s.value) for s in sightings):
-        out += indicator_evidence(store, f"{kind}:{value}", f"sighting of {value}")
+        with contextlib.suppress(InputError):  # a value the store cannot normalize names no report
+            out += indicator_evidence(store, f"{kind}:{value}", f"sighting of {value}")
     return _unique(out)
 
 

@@ -20,6 +20,7 @@ Semantics, per kind (observed values are normalized the same way as indicators b
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 from bisect import bisect_right
@@ -228,6 +229,9 @@ class IndicatorSet:
         if key is not None and kind in ("ipv4", "ipv6"):
             block = _block(key)
             key, kind = (key, f"ipv{block[0]}") if block else (None, kind)
+            if block and block[0] == 4 and ":" in str(key):  # IPv4-mapped IPv6: keyed as the IPv4 logs write
+                prefix = 32 - (block[2] - block[1]).bit_length()
+                key = str(ipaddress.IPv4Address(block[1])) + (f"/{prefix}" if prefix < 32 else "")
         if key is None:
             return
         table = self._tables.setdefault(kind, {})

@@ -123,3 +123,10 @@ def test_prefilter_compiled_apart_finds_caseless_lines(iset: IndicatorSet, monke
     built = prefilter.Prefilter.build(iset)
     assert built is not None
     assert built.line_starts(b'{"a": 1}\n{"host": "X.EVIL.COM"}\n{"ip": "10.9.9.9"}\n') == [9, 32]
+
+
+def test_ipv4_mapped_ipv6_indicators_match_dotted_addresses_and_prefilter() -> None:
+    mapped = IndicatorSet.from_values([("i1", "ipv6", "::ffff:102:300/120"), ("i2", "ipv6", "::ffff:5.6.7.8")])
+    assert [m.value for m in mapped.match_value("ipv4", "1.2.3.9")] == ["1.2.3.0/24"]
+    assert [m.value for m in mapped.match_value("ipv4", "5.6.7.8")] == ["5.6.7.8"]
+    assert prefilter.prefilter_for(mapped) is not None
