@@ -388,17 +388,6 @@ class IndicatorSet:
         return [Match(kind, key, value)] if key is not None and key in self._tables.get(kind, _EMPTY) else []
 
 
-def field_strings(record: Mapping[str, object], name: str) -> Iterator[str]:
-    """The string values of a field (a dotted name reaches into nested objects; lists give each item)."""
-    value = record.get(name)
-    if value is None and "." in name:
-        value = _nested(record, name.split("."))
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        yield from (item for item in value if isinstance(item, str))
-
-
 def _nested(record: Mapping[str, object], path: Iterable[str]) -> object:
     value: object = record
     for part in path:
