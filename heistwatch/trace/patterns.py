@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Container
 from dataclasses import dataclass
 
@@ -56,9 +56,25 @@ def _fan_outs(legs: list[_Leg], services: Container[str], rules: PatternRules) -
             by_src[leg.src].append(leg)
     found: set[str] = set()
     for outs in by_src.values():
-        window = [leg for leg in outs if leg.ts <= outs[0].ts + rules.fan_window]
-        if len({leg.dst for leg in window}) >= rules.min_fan:
-            found |= {leg.tx for leg in window}
+        found |= _fanned(outs, rules)
+    return found
+
+
+def _fanned(outs: list[_Leg], rules: PatternRules) -> set[str]:
+    """Transactions of one sender's legs (time order) inside any `fan_window` that pays >= min_fan wallets."""
+    payees: Counter[str] = Counter()
+    found: set[str] = set()
+    first = marked = 0
+    for last, leg in enumerate(outs):
+        payees[leg.dst] += 1
+        while leg.ts - outs[first].ts > rules.fan_window:
+            payees[outs[first].dst] -= 1
+            if not payees[outs[first].dst]:
+                del payees[outs[first].dst]
+            first += 1
+        if len(payees) >= rules.min_fan:
+            found |= {w.tx for w in outs[max(first, marked) : last + 1]}
+            marked = last + 1
     return found
 
 
