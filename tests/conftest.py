@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,6 +151,12 @@ def kb_store(built_kb: BuildReport) -> Iterator[SQLiteStore]:
     store = SQLiteStore(built_kb.path)
     yield store
     store.close()
+
+
+@pytest.fixture
+def kb_copy(built_kb: BuildReport, tmp_path: Path) -> Path:
+    """A private copy of the built knowledge base, for tests that write to it."""
+    return Path(shutil.copy(built_kb.path, tmp_path / "kb.sqlite"))
 
 
 @pytest.fixture

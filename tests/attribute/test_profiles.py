@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -84,10 +83,8 @@ def test_bad_evidence_names_the_file_and_row(built_kb: BuildReport, tmp_path: Pa
     assert "bad.json" in str(err.value)
 
 
-def test_sightings_of_a_reports_indicator_count_once_with_the_report(built_kb: BuildReport, tmp_path: Path) -> None:
-    kb = tmp_path / "kb.sqlite"
-    shutil.copy(built_kb.path, kb)
-    store = SQLiteStore(kb)
+def test_sightings_of_a_reports_indicator_count_once_with_the_report(kb_copy: Path) -> None:
+    store = SQLiteStore(kb_copy)
     text = "CryptoCore staged the second stage on hxxps://cloud-docs-share[.]online/a.php in 2026.\n"
     (outcome,) = ingest_documents([document_from_string(text, "md", "r.md")], store, Analyzer(store), now=None)
     assert outcome.report is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -82,10 +81,9 @@ def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 
 def test_ingest_folder_reports_the_bad_file_and_stores_the_rest(
-    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], kb_copy: Path, tmp_path: Path
 ) -> None:
-    kb = tmp_path / "kb.sqlite"
-    shutil.copy(built_kb.path, kb)
+    kb = kb_copy
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "a.md").write_text("The Lazarus Group used hxxp://evil-updates[.]net/x.php in 2026.\n")
@@ -102,11 +100,8 @@ def test_ingest_folder_reports_the_bad_file_and_stores_the_rest(
     assert any(s["source"]["key"].startswith("report-") and s["indicators"] for s in json.loads(out))
 
 
-def test_ingest_reads_stdin(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, built_kb: BuildReport, tmp_path: Path
-) -> None:
-    kb = tmp_path / "kb.sqlite"
-    shutil.copy(built_kb.path, kb)
+def test_ingest_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kb_copy: Path) -> None:
+    kb = kb_copy
     html = b"<p>C2 at <b>hxxps://login-verify[.]org/p</b> &amp; 45.61.136[.]130</p>"
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(html)))
     code, out, _ = run(capsys, "--kb", str(kb), "ingest", "-", "--format", "html", "--json")
@@ -151,10 +146,9 @@ def test_trace_simulate_then_run(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_hunt_logs_finds_ingested_indicators_with_domain_semantics(
-    capsys: pytest.CaptureFixture[str], built_kb: BuildReport, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], kb_copy: Path, tmp_path: Path
 ) -> None:
-    kb = tmp_path / "kb.sqlite"
-    shutil.copy(built_kb.path, kb)
+    kb = kb_copy
     report = tmp_path / "r.md"
     report.write_text("The Lazarus Group staged files on hxxps://cloud-docs-share[.]online/jd/view.php in 2026.\n")
     assert run(capsys, "--kb", str(kb), "ingest", str(report))[0] == Exit.OK

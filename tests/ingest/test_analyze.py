@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +32,8 @@ The original analysis is at https://www.clearskysec.com/cryptocore/ and was cove
 
 
 @pytest.fixture
-def store(built_kb: BuildReport, tmp_path: Path) -> Iterator[SQLiteStore]:
-    copy = tmp_path / "kb.sqlite"
-    shutil.copy(built_kb.path, copy)
-    opened = SQLiteStore(copy)
+def store(kb_copy: Path) -> Iterator[SQLiteStore]:
+    opened = SQLiteStore(kb_copy)
     yield opened
     opened.close()
 
