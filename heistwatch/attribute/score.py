@@ -63,6 +63,7 @@ def build_model(
     vocab = covering(vocabulary, profiles)
     stack = feature_stack(vocab, profiles, calibration.lam, calibration.background_prior)
     log_lr = np.ascontiguousarray(combine(stack, calibration.vector()))
+    countries = tuple(sorted({p.country for p in profiles if p.country}))
     return Model(
         actor_ids=tuple(p.actor_id for p in profiles),
         names=tuple(p.name for p in profiles),
@@ -72,8 +73,8 @@ def build_model(
         log_lr=log_lr,
         direct=stack.direct,
         calibration=calibration,
-        country_names=tuple(sorted({p.country for p in profiles if p.country})),
-        country_of=_country_index(profiles),
+        country_names=countries,
+        country_of=_country_index(profiles, countries),
         actor_index={p.actor_id: n for n, p in enumerate(profiles)},
         expected=_expected_order(vocab, log_lr, stack.direct),
     )
@@ -98,10 +99,10 @@ def _check_unique(profiles: Sequence[Profile]) -> None:
         seen.add(profile.actor_id)
 
 
-def _country_index(profiles: Sequence[Profile]) -> npt.NDArray[np.intp]:
-    """Each actor's position in the sorted country names; actors without a country get the extra last slot."""
-    names = sorted({p.country for p in profiles if p.country})
-    return np.array([names.index(p.country) if p.country else len(names) for p in profiles], dtype=np.intp)
+def _country_index(profiles: Sequence[Profile], names: Sequence[str]) -> npt.NDArray[np.intp]:
+    """Each actor's position in `names` (sorted countries); actors without a country get the extra last slot."""
+    slot = {name: n for n, name in enumerate(names)}
+    return np.array([slot[p.country] if p.country else len(names) for p in profiles], dtype=np.intp)
 
 
 def origin_key(item: Evidence) -> str:

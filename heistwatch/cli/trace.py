@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from heistwatch.cli.main import cli, echo_json
 from heistwatch.errors import InputError
 from heistwatch.trace import (
-    Alert,
     Limits,
     Policy,
     Seed,
@@ -21,6 +18,7 @@ from heistwatch.trace import (
     simulate,
     trace_case,
 )
+from heistwatch.trace.alerts import alert_dict
 
 
 @cli.group()
@@ -79,7 +77,7 @@ def run_command(
         (freeze_dir / "freeze-requests.csv").write_text(freeze_request_csv(case.alerts))
     stops = [f"limit reached at hop {h.hop}: {h.reason}" for h in case.result.limit_hits[:5]]
     if as_json:
-        echo_json({"alerts": [_alert(a) for a in case.alerts], "limits": stops})
+        echo_json({"alerts": [alert_dict(a) for a in case.alerts], "limits": stops})
         return
     for alert in case.alerts:
         amounts = ", ".join(f"{p} {v}" for p, v in alert.amounts.items())
@@ -87,8 +85,3 @@ def run_command(
     click.echo(
         f"{len(case.alerts)} alerts" + (f"; {len(case.result.limit_hits)} paths stopped at a limit" if stops else "")
     )
-
-
-def _alert(alert: Alert) -> dict[str, Any]:
-    data = json.loads(freeze_request_json([alert], ""))["alerts"][0]
-    return dict(data)

@@ -245,9 +245,10 @@ def _verify(
     except ValueError as exc:
         _problem(result, path, line_no, str(exc))
         return
-    found = scanner.indicators.match_record(record, fields) if record is not None else []
     if parser.format == "text":
         found = [(TEXT_FIELD, m) for m in scanner.indicators.match_line(text)]
+    else:
+        found = scanner.indicators.match_record(record, fields) if record is not None else []
     if scanner.scan_text:
         found += [("(text)", m) for m in _free_text(scanner.indicators, text)]
         found = list({(m.kind, m.value): (name, m) for name, m in reversed(found)}.values())

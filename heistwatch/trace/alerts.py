@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from heistwatch.trace.ledger import Transfer
 from heistwatch.trace.taint import Arrival, TraceResult
@@ -79,15 +80,16 @@ def _totals(result: TraceResult) -> dict[tuple[str, tuple[str, str]], int]:
 
 def freeze_request_json(alerts: Sequence[Alert], case: str) -> str:
     """A freeze request for the services reached: amounts as decimal strings of base units."""
-    items = [
-        {
-            **_row(a),
-            "amounts": {p: str(v) for p, v in a.amounts.items()},
-            "path": [{"tx": t.tx, "ts": t.ts, "from": t.src, "to": t.dst, "amount": str(t.amount)} for t in a.path],
-        }
-        for a in alerts
-    ]
-    return json.dumps({"case": case, "alerts": items}, indent=2)
+    return json.dumps({"case": case, "alerts": [alert_dict(a) for a in alerts]}, indent=2)
+
+
+def alert_dict(a: Alert) -> dict[str, Any]:
+    """One alert as JSON-ready data: amounts per policy and the path as decimal strings of base units."""
+    return {
+        **_row(a),
+        "amounts": {p: str(v) for p, v in a.amounts.items()},
+        "path": [{"tx": t.tx, "ts": t.ts, "from": t.src, "to": t.dst, "amount": str(t.amount)} for t in a.path],
+    }
 
 
 def freeze_request_csv(alerts: Sequence[Alert]) -> str:
