@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from heistwatch.share.attribution import attribution_dict, render_attribution
 from heistwatch.share.navigator import overlap_layer
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
+from heistwatch.share.stix_sightings import sightings_bundle
 from heistwatch.share.text import render_resolution
 from heistwatch.trace import TransferStore, find_patterns, freeze_request_csv, freeze_request_json, simulate, trace_case
 from heistwatch.trace.evaluate import Scores, score_case
@@ -55,6 +57,7 @@ CASE_NAMES = (
     "Andariel",
 )
 CASE = "heistwatch demo: hot-wallet theft at a fictional exchange"
+CASE_ORGANISATION = "the fictional exchange of the demo"
 REPORT_FILE = "incident-report.md"
 EVIDENCE_FILE = "evidence.json"
 LEDGER_SEED = 20260320  # the simulated theft's seed: the same ledger every run
@@ -124,7 +127,7 @@ def run_demo(out: Path) -> DemoResult:
         errors: dict[str, list[str]] = {}
         disagreements = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
-        hunted, sightings = _hunt_telemetry(store, analysis, out, files)
+        hunted, sightings = _hunt_telemetry(store, analysis, out, files, errors)
         levels = _attribute_case(store, analysis, sightings, out, files)
         traced = _trace_theft(out, files)
         return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
@@ -185,9 +188,9 @@ def _attribute_case(
 
 
 def _hunt_telemetry(
-    store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path]
+    store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path], errors: dict[str, list[str]]
 ) -> tuple[HuntSummary, tuple[Sighting, ...]]:
-    """Plant the report's indicators in simulated proxy/DNS/endpoint logs, hunt them, compare with the truth."""
+    """Plant the report's indicators in simulated logs, hunt them, store the sightings, compare with the truth."""
     planted: dict[str, list[str]] = {}
     for indicator in analysis.batch.indicators:
         if indicator.kind in ("domain", "url", "ipv4", "sha256"):
@@ -197,9 +200,13 @@ def _hunt_telemetry(
     counts: Counter[str] = Counter()
     for sighting in report.sightings:
         counts[sighting.value] += sighting.count
+    store.record_sightings(report.sightings, datetime.now(UTC).isoformat(timespec="seconds"))
     sightings = [{**vars(s)} for s in report.sightings]
     files["telemetry (logs)"] = out / "telemetry"
     files["hunt sightings (JSON)"] = _write(out / "sightings.json", json.dumps(sightings, indent=1))
+    bundle = sightings_bundle(store, report.sightings, CASE_ORGANISATION)
+    files["hunt sightings (STIX)"] = _write(out / "sightings.stix.json", json.dumps(bundle, indent=1))
+    errors["hunt sightings (STIX)"] = _validate(bundle)
     summary = HuntSummary(
         lines=report.lines,
         sightings=len(report.sightings),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from heistwatch.cli.main import Exit, cli, echo_json, open_kb_path
-from heistwatch.hunt import IndicatorSet, hunt_logs
+from heistwatch.hunt import HuntReport, IndicatorSet, hunt_logs
 from heistwatch.kb import SQLiteStore
+from heistwatch.share.stix_sightings import sightings_bundle
 
 
 @cli.group()
@@ -22,27 +25,33 @@ def hunt() -> None:
 @click.option("--format", "log_format", type=click.Choice(["jsonl", "csv", "zeek", "text"]), help="Skip detection.")
 @click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
 @click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path), help="Resume file for long hunts.")
+@click.option("--record/--no-record", default=True, show_default=True, help="Keep the sightings in the knowledge base.")
+@click.option("--stix", "stix", type=click.Path(dir_okay=False, path_type=Path), help="Also write them as STIX 2.1.")
+@click.option("--organisation", default="our exchange", show_default=True, help="Who made the sightings (STIX).")
 @click.option("--json", "as_json", is_flag=True, help="Print sightings and problems as JSON.")
 @click.pass_context
 def logs(
-    ctx: click.Context, paths: tuple[Path, ...], log_format: str | None, workers: int, state: Path | None, as_json: bool
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    log_format: str | None,
+    workers: int,
+    state: Path | None,
+    record: bool,
+    stix: Path | None,
+    organisation: str,
+    as_json: bool,
 ) -> None:
     """Match every indicator in the knowledge base against log files (JSON lines, CSV, Zeek; gzip/zstd)."""
     store = SQLiteStore(open_kb_path(ctx))
     try:
         indicators = IndicatorSet.from_indicators(store.indicators())
+        report = _hunt(paths, indicators, workers, state, log_format)
+        if record:
+            store.record_sightings(report.sightings, datetime.now(UTC).isoformat(timespec="seconds"))
+        if stix:
+            stix.write_text(json.dumps(sightings_bundle(store, report.sightings, organisation), indent=1))
     finally:
         store.close()
-    files = [p for path in paths for p in (sorted(path.rglob("*")) if path.is_dir() else [path]) if p.is_file()]
-    with click.progressbar(length=1, label="hunting", file=sys.stderr) as bar:
-
-        def advance(finished: int, total: int) -> None:
-            bar.length = total
-            bar.update(finished - bar.pos)
-
-        report = hunt_logs(
-            files, indicators, workers=workers, progress=advance, state_path=state, log_format=log_format
-        )
     if as_json:
         echo_json(
             {
@@ -62,3 +71,17 @@ def logs(
         )
     if report.problem_count:
         ctx.exit(Exit.BAD_INPUT)
+
+
+def _hunt(
+    paths: tuple[Path, ...], indicators: IndicatorSet, workers: int, state: Path | None, log_format: str | None
+) -> HuntReport:
+    """Hunt the files under `paths` with a progress bar."""
+    files = [p for path in paths for p in (sorted(path.rglob("*")) if path.is_dir() else [path]) if p.is_file()]
+    with click.progressbar(length=1, label="hunting", file=sys.stderr) as bar:
+
+        def advance(finished: int, total: int) -> None:
+            bar.length = total
+            bar.update(finished - bar.pos)
+
+        return hunt_logs(files, indicators, workers=workers, progress=advance, state_path=state, log_format=log_format)

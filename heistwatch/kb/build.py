@@ -80,7 +80,7 @@ def _build(
 
 
 def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
-    """Copy the ingested reports (and their findings and indicators) of the knowledge base being replaced."""
+    """Copy the reports (with findings and indicators) and sightings of the knowledge base being replaced."""
     if not old.exists():
         return
     try:
@@ -104,6 +104,23 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
     finally:
         previous.close()
         rebuilt.close()
+    _carry_sightings(old, new, records)
+
+
+def _carry_sightings(old: Path, new: Path, records: dict[str, int]) -> None:
+    """Copy the recorded hunt sightings as they are, record times included."""
+    db = sqlite3.connect(new)
+    try:
+        db.execute("ATTACH DATABASE ? AS old", (str(old),))
+        if db.execute("SELECT 1 FROM old.sqlite_master WHERE name = 'sightings'").fetchone():
+            with db:
+                kept = db.execute("INSERT OR IGNORE INTO sightings SELECT * FROM old.sightings").rowcount
+            if kept:
+                records["sightings-kept"] = kept
+    except sqlite3.DatabaseError:
+        records["sightings-unreadable"] = 1
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager

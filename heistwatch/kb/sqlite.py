@@ -25,6 +25,7 @@ from heistwatch.model import (
     Relationship,
     Report,
     ReportBatch,
+    Sighting,
     Source,
     SourceStats,
     name_key,
@@ -210,6 +211,26 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: report {batch.report.name} not stored: {exc}") from exc
         return report
 
+    def record_sightings(self, sightings: Iterable[Sighting], recorded: str) -> int:
+        """Store sightings in one transaction; one seen again keeps its record time and takes the new counts and span.
+
+        Returns how many were not stored before.
+        """
+        rows = [(s.id, *astuple(s), recorded) for s in sightings]
+        try:
+            with self._transaction():
+                before = self._db.execute("SELECT count(*) FROM sightings").fetchone()[0]
+                self._db.executemany(
+                    "INSERT INTO sightings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                    " observed = excluded.observed, raw = excluded.raw, count = excluded.count,"
+                    " first_seen = excluded.first_seen, last_seen = excluded.last_seen, hunt = excluded.hunt",
+                    rows,
+                )
+                after = self._db.execute("SELECT count(*) FROM sightings").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: sightings not stored: {exc}") from exc
+        return int(after - before)
+
     def _dangling(self, batch: ImportBatch) -> str | None:
         """The first claim or relationship of the batch that points at nothing, described."""
         if not (batch.claims or batch.relationships):
@@ -316,6 +337,12 @@ class SQLiteStore:
             'SELECT * FROM findings WHERE report_id = ? ORDER BY start, "end", kind, value', (report_id,)
         )
         return [_finding(row) for row in rows]
+
+    def sightings(self, *, kind: str | None = None, value: str | None = None) -> list[Sighting]:
+        """Recorded sightings, optionally of one indicator kind and normalized value, in input order."""
+        where, params = _conditions([("kind = ?", kind), ("value = ?", value)], None, "id")
+        rows = self._db.execute(f"SELECT * FROM sightings{where} ORDER BY file, line, field, indicator_id", params)
+        return [Sighting(*row[1:-1]) for row in rows]
 
     def stats(self) -> list[SourceStats]:
         """Counts of records per source."""

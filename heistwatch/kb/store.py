@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from heistwatch.model import (
@@ -16,6 +16,7 @@ from heistwatch.model import (
     Relationship,
     Report,
     ReportBatch,
+    Sighting,
     Source,
     SourceStats,
 )
@@ -70,6 +71,12 @@ class KnowledgeStore(Protocol):
 
     def findings(self, report_id: str) -> list[Finding]:
         """A report's findings in text order."""
+
+    def record_sightings(self, sightings: Iterable[Sighting], recorded: str) -> int:
+        """Store hunt sightings in one transaction (one seen again is updated, not repeated); returns the new count."""
+
+    def sightings(self, *, kind: str | None = None, value: str | None = None) -> list[Sighting]:
+        """Recorded sightings, optionally of one indicator kind and normalized value."""
 
     def stats(self) -> list[SourceStats]:
         """Counts of records per source."""

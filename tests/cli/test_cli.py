@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from stix2validator import ValidationOptions, validate_string
 
 from heistwatch.cli.main import Exit, main
+from heistwatch.kb import SQLiteStore
 from heistwatch.kb.build import BuildReport
 
 CASE = ["Dangerous Password", "CryptoCore", "CryptoMimic", "Leery Turtle", "Sapphire Sleet", "APT38", "Andariel"]
@@ -169,3 +171,29 @@ def test_hunt_logs_finds_ingested_indicators_with_domain_semantics(
     assert ("domain", 1) in seen and ("url", 3) in seen
     assert not any(s["line"] == 2 for s in result["sightings"])
     assert code == Exit.BAD_INPUT and [p["line"] for p in result["problems"]] == [4]
+    stored = SQLiteStore(kb)
+    try:
+        assert sorted((s.kind, s.line) for s in stored.sightings()) == sorted(seen)
+    finally:
+        stored.close()
+
+
+def test_hunt_sightings_become_stix_and_attribution_evidence(
+    capsys: pytest.CaptureFixture[str], kb_copy: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.md"
+    report.write_text("The Lazarus Group used the domain cloud-docs-share[.]online against an exchange in 2026.\n")
+    assert run(capsys, "--kb", str(kb_copy), "ingest", str(report))[0] == Exit.OK
+    log = tmp_path / "dns.jsonl"
+    log.write_text(json.dumps({"ts": "2026-03-16T01:03:00Z", "query": "cloud-docs-share.online"}) + "\n")
+    bundle = tmp_path / "sightings.stix.json"
+    args = ("--kb", str(kb_copy), "hunt", "logs", str(log), "--workers", "1", "--stix", str(bundle))
+    assert run(capsys, *args)[0] == Exit.OK
+    objects = json.loads(bundle.read_text())["objects"]
+    sighting = next(o for o in objects if o["type"] == "sighting")
+    assert sighting["sighting_of_ref"] in {o["id"] for o in objects if o["type"] == "indicator"}
+    assert sighting["first_seen"] == "2026-03-16T01:03:00.000Z" and sighting["x_heistwatch_seen"]["line"] == 1
+    assert validate_string(bundle.read_text(), ValidationOptions(strict=False)).is_valid
+    code, out, _ = run(capsys, "--kb", str(kb_copy), "attribute", "--sightings", "--json")
+    assert code == Exit.OK
+    assert "name:lazarusgroup" in {e["item_id"] for e in json.loads(out)["evidence"]}  # the report that gave the domain

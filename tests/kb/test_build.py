@@ -10,6 +10,7 @@ from heistwatch.errors import ClaimsFileError
 from heistwatch.kb import SQLiteStore, build_knowledge_base
 from heistwatch.kb.build import BuildReport
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
+from heistwatch.model import Sighting
 from tests.conftest import report_batch
 
 GOOD_CLAIM = """\
@@ -108,13 +109,17 @@ def test_rebuild_keeps_ingested_reports(tmp_path: Path) -> None:
     store = SQLiteStore(target)
     batch = report_batch("2026-01-01T00:00:00Z", ("a.example",))
     store.import_report(batch)
+    seen = Sighting("indicator--1", "domain", "a.example", "a.example", "dns.log", 9, "query", "{}")
+    store.record_sightings([seen], "2026-01-02T00:00:00Z")
     store.close()
     report = build_knowledge_base(target, claims_files=[good])
     assert report.records["reports-kept"] == 1
+    assert report.records["sightings-kept"] == 1
     store = SQLiteStore(target)
     assert store.reports() == [batch.report]
     assert store.findings(batch.report.id) == list(batch.findings)
     assert [i.value for i in store.indicators(kind="domain")] == ["a.example"]
+    assert store.sightings() == [seen]
     store.close()
 
 

@@ -15,6 +15,7 @@ from heistwatch.model import (
     ImportBatch,
     ObjectType,
     Relation,
+    Sighting,
     derive_id,
     name_key,
 )
@@ -117,3 +118,17 @@ def test_report_read_back_and_re_ingest_keeps_first_time_and_replaces_findings(s
     assert again.ingested == "2026-01-01T00:00:00Z"
     assert [f.value for f in store.findings(first.id)] == ["b.example"]
     assert [i.value for i in store.indicators(kind="domain")] == ["b.example"]
+
+
+def _sighting(line: int, count: int = 1) -> Sighting:
+    return Sighting(
+        "indicator--1", "domain", "a.example", "A.EXAMPLE.", "proxy.jsonl", line, "host", "{}", None, None, count
+    )
+
+
+def test_sightings_are_stored_once_per_place_and_updated_when_seen_again(store: KnowledgeStore) -> None:
+    assert store.record_sightings([_sighting(3), _sighting(7)], "2026-01-01T00:00:00Z") == 2
+    assert store.record_sightings([_sighting(3, count=5)], "2026-02-01T00:00:00Z") == 0
+    assert [(s.line, s.count) for s in store.sightings()] == [(3, 5), (7, 1)]
+    assert store.sightings(kind="domain", value="a.example")[0] == _sighting(3, count=5)
+    assert store.sightings(kind="ipv4") == []
