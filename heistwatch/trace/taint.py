@@ -2,7 +2,8 @@
 
 Transfers are replayed in time order, but only those touching an address that holds (or held) taint. An address
 joining the trace starts with one clean lot worth its balance at that moment. Services absorb taint and produce
-arrivals; swap services (DEXs) pass the tainted share of a swap's input on to its output in the other asset.
+arrivals; swap services (DEXs) pass the tainted share of a swap's inputs on to its outputs in the other asset, once
+every input of the swap transaction has arrived (several tainted legs into one swap add up).
 Hops count transactions, so a UTXO transaction's in- and out-legs are one hop.
 """
 
@@ -20,6 +21,7 @@ from heistwatch.trace.policies import Holder, Policy, make_holder
 from heistwatch.trace.store import Label
 
 SWAP_CATEGORIES = frozenset({"defi_dex", "swap"})
+_SWAP_OUT = -2  # heap marker: pay out a swap's outputs
 Asset = tuple[str, str]
 
 
@@ -107,6 +109,8 @@ class _Tracer:
         self.labels = graph.label_ids
         self.fee_sink = graph.address_ids.get(FEE_SINK, -1)
         self.start = 0
+        self.swaps: dict[tuple[int, int], dict[int, int]] = {}  # (tx, dex) -> tainted input amount per asset
+        self.swap_origin: dict[tuple[int, int], int] = {}
 
     def run(self, seeds: list[int]) -> TraceResult:
         self.start = int(self.c.ts[min(seeds)])
@@ -114,6 +118,9 @@ class _Tracer:
             heapq.heappush(self.heap, (pos, -1, 0, 0))
         while self.heap:
             pos, address, k, generation = heapq.heappop(self.heap)
+            if address == _SWAP_OUT:
+                self._pay_swap(pos, k)
+                continue
             if address >= 0 and self.active.get(address) != generation:
                 continue  # a cursor left behind when the address retired
             if not self.processed[pos]:
@@ -200,7 +207,7 @@ class _Tracer:
         label = self.labels.get(dst)
         if label is not None:
             if label.category in SWAP_CATEGORIES:
-                self._swap(pos, dst, taint)
+                self._swap(pos, dst, taint, hop)
             elif taint:
                 asset = c.assets[int(c.asset[pos])]
                 arrival = Arrival(pos, c.addresses[dst], label, asset, taint, int(c.ts[pos]), hop)
@@ -211,15 +218,46 @@ class _Tracer:
             holder.receive(c.amount(pos), taint, pos)
             self._activate(dst, pos)
 
-    def _swap(self, pos: int, dex: int, taint: int) -> None:
-        """Pass the tainted share of a swap's input to the DEX's outputs in the same transaction."""
-        c, amount = self.c, self.c.amount(pos)
-        end = pos + 1
-        while taint and end < len(c.src) and c.tx[end] == c.tx[pos]:
-            if c.src[end] == dex and not self.processed[end]:
-                self.processed[end] = True
-                self._emit(end, c.amount(end) * taint // amount, pos)
+    def _swap(self, pos: int, dex: int, taint: int, hop: int) -> None:
+        """Note a tainted input of a swap; its outputs are paid once the heap reaches the first of them."""
+        c = self.c
+        key = (int(c.tx[pos]), dex)
+        if not taint:
+            return
+        if key not in self.swaps:
+            first = pos + 1
+            while first < len(c.src) and c.tx[first] == c.tx[pos] and c.src[first] != dex:
+                first += 1
+            if first == len(c.src) or c.tx[first] != c.tx[pos]:
+                asset = c.assets[int(c.asset[pos])]
+                self.result.arrivals.append(
+                    Arrival(pos, c.addresses[dex], self.labels[dex], asset, taint, int(c.ts[pos]), hop)
+                )
+                return  # a swap with no output in this transaction keeps the taint, like any service
+            self.swaps[key], self.swap_origin[key] = {}, pos
+            heapq.heappush(self.heap, (first, _SWAP_OUT, dex, 0))
+        tainted = self.swaps[key]
+        tainted[int(c.asset[pos])] = tainted.get(int(c.asset[pos]), 0) + taint
+
+    def _pay_swap(self, first: int, dex: int) -> None:
+        """Pay a swap's outputs the tainted share of its inputs (the largest share among the input assets)."""
+        c, tx = self.c, int(self.c.tx[first])
+        tainted, origin = self.swaps.pop((tx, dex)), self.swap_origin.pop((tx, dex))
+        begin = first
+        while begin and c.tx[begin - 1] == tx:
+            begin -= 1
+        end = first
+        while end < len(c.src) and c.tx[end] == tx:
             end += 1
+        totals: dict[int, int] = {}
+        for p in range(begin, end):
+            if c.dst[p] == dex:
+                totals[int(c.asset[p])] = totals.get(int(c.asset[p]), 0) + c.amount(p)
+        share, whole = max(((t, totals[a]) for a, t in tainted.items()), key=lambda f: f[0] / f[1])
+        for p in range(first, end):
+            if c.src[p] == dex and not self.processed[p]:
+                self.processed[p] = True
+                self._emit(p, c.amount(p) * share // whole, origin)
 
     def _holder(self, address: int, asset: int, pos: int) -> Holder:
         key = (address, asset)

@@ -115,3 +115,23 @@ def test_unknown_seed_and_bad_amounts_are_input_errors() -> None:
         flatten_utxo(UtxoTx("u", 0, "btc", "BTC", (UtxoInput("a", 1),), (UtxoOutput("b", 2),)))
     with pytest.raises(InputError, match="must be an int"):
         graph_of([eth("t", 0, "a", "b", -1)])
+
+
+def test_swap_with_two_tainted_inputs_passes_on_both() -> None:
+    ledger = [
+        eth("t0", 0, "v", "A", 600, "USDT"),
+        eth("t0", 0, "v", "B", 400, "USDT", 1),
+        eth("t1", 1, "A", "dex", 600, "USDT", 0),
+        eth("t1", 1, "B", "dex", 400, "USDT", 1),
+        eth("t1", 1, "c", "dex", 1000, "USDT", 2),
+        eth("t1", 1, "dex", "C", 1000, "ETH", 3),
+        eth("t2", 2, "C", "X", 1000),
+    ]
+    result = trace(graph_of(ledger, services=("X",), dexes=("dex",)), [Seed("t0")])
+    assert arrived(result) == {"X": 500}  # half the swap's input was stolen, so half its output is
+
+
+def test_swap_without_an_output_keeps_the_taint_at_the_dex() -> None:
+    ledger = [eth("t0", 0, "v", "A", 10, "USDT"), eth("t1", 1, "A", "dex", 10, "USDT")]
+    result = trace(graph_of(ledger, dexes=("dex",)), [Seed("t0")])
+    assert arrived(result) == {"dex": 10} and conserved(result)
