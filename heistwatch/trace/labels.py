@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from heistwatch.errors import InputError
+from heistwatch.trace.ledger import normal_address
 from heistwatch.trace.store import Label
 
 # Categories whose addresses belong to a service that absorbs taint (users, abuse tags and blacklists do not).
@@ -43,7 +44,7 @@ def read_tagpack_csv(path: Path, categories: frozenset[str] = SERVICE_CATEGORIES
                 raise InputError(f"{path}:{line}", "empty address")
             if row["category"] in categories:
                 service = row["actor"] or row["label"]
-                yield Label(_normal(row["address"]), service, row["category"], f"tagpack:{row['tagpack']}")
+                yield Label(normal_address(row["address"]), service, row["category"], f"tagpack:{row['tagpack']}")
 
 
 def read_ofac_list(path: Path) -> Iterator[Label]:
@@ -52,15 +53,10 @@ def read_ofac_list(path: Path) -> Iterator[Label]:
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
-                yield Label(_normal(line.strip()), "OFAC SDN", "sanctioned", f"ofac:{asset}")
+                yield Label(normal_address(line.strip()), "OFAC SDN", "sanctioned", f"ofac:{asset}")
 
 
 def read_ofac_folder(folder: Path) -> Iterator[Label]:
     """Labels for every OFAC list in `folder`."""
     for path in sorted(folder.glob("sanctioned_addresses_*.txt")):
         yield from read_ofac_list(path)
-
-
-def _normal(address: str) -> str:
-    """EVM addresses compare case-insensitively; others are case-sensitive (Base58, Bech32 stays as written)."""
-    return address.lower() if address.startswith("0x") else address

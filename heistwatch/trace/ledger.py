@@ -77,6 +77,11 @@ def flatten_utxo(tx: UtxoTx) -> list[Transfer]:
     return [Transfer(tx.tx, tx.ts, tx.chain, tx.asset, s, d, a, n) for n, (s, d, a) in enumerate(legs)]
 
 
+def normal_address(address: str) -> str:
+    """EVM addresses compare case-insensitively (EIP-55 checksums are mixed case); Base58 and others stay as written."""
+    return address.lower() if address.startswith(("0x", "0X")) else address
+
+
 def check_transfer(t: Transfer) -> Transfer:
     """`t` if its amount is a non-negative int, else an InputError naming the transaction."""
     if type(t.amount) is not int or not 0 <= t.amount < 1 << 125:

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 
 from heistwatch.errors import StoreError
-from heistwatch.trace.ledger import Transfer, check_transfer
+from heistwatch.trace.ledger import Transfer, check_transfer, normal_address
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS addresses (id INTEGER, address VARCHAR);
@@ -127,8 +127,10 @@ class TransferStore:
             tx.append(txs.setdefault(t.tx, len(txs)))
             ts.append(t.ts)
             asset.append(assets.setdefault((t.chain, t.asset), len(assets)))
-            src.append(addresses.setdefault(t.src, len(addresses)))
-            dst.append(addresses.setdefault(t.dst, len(addresses)))
+            node = addresses.get(t.src)
+            src.append(node if node is not None else addresses.setdefault(normal_address(t.src), len(addresses)))
+            node = addresses.get(t.dst)
+            dst.append(node if node is not None else addresses.setdefault(normal_address(t.dst), len(addresses)))
             hi.append(amount >> _SPLIT)
             lo.append(amount & _LOW)
             idx.append(t.index)
@@ -158,7 +160,7 @@ class TransferStore:
         """Every transfer into or out of `address`, oldest first (after `build_indexes`)."""
         if not self._names:
             self.build_indexes()
-        node = self._addresses.get(address)
+        node = self._addresses.get(normal_address(address))
         if node is None:
             return []
         rows = self.con.execute(_EXPAND, {"node": node}).fetchall()
@@ -183,7 +185,7 @@ class TransferStore:
 
     def add_labels(self, labels: Iterable[Label]) -> int:
         """Store service labels; return how many were added."""
-        rows = [(lb.address, lb.service, lb.category, lb.source) for lb in labels]
+        rows = [(normal_address(lb.address), lb.service, lb.category, lb.source) for lb in labels]
         if rows:
             self.con.executemany("INSERT INTO labels VALUES (?, ?, ?, ?)", rows)
         return len(rows)

@@ -16,7 +16,7 @@ import numpy as np
 
 from heistwatch.errors import InputError
 from heistwatch.trace.graph import TraceGraph
-from heistwatch.trace.ledger import FEE_SINK, Transfer
+from heistwatch.trace.ledger import FEE_SINK, Transfer, normal_address
 from heistwatch.trace.policies import Holder, Policy, make_holder
 from heistwatch.trace.store import Label
 
@@ -302,7 +302,8 @@ def seed_positions(graph: TraceGraph, seeds: list[Seed]) -> list[int]:
     """Positions of the seed transfers; an InputError names a seed that matches nothing."""
     out = []
     for seed in seeds:
-        found = [p for p in graph.positions_of(seed.tx) if seed.dst in (None, graph.cols.addresses[graph.cols.dst[p]])]
+        dst = normal_address(seed.dst) if seed.dst else None
+        found = [p for p in graph.positions_of(seed.tx) if dst in (None, graph.cols.addresses[graph.cols.dst[p]])]
         if not found:
             raise InputError("seeds", f"no transfer of {seed.tx!r}" + (f" to {seed.dst!r}" if seed.dst else ""))
         out += found

@@ -54,3 +54,14 @@ def test_a_rejected_transfer_leaves_the_store_usable(tmp_path: Path) -> None:
     assert store.count() == 2
     assert [t.tx for t in store.expand("0xb")] == ["t1", "t4"]
     store.close()
+
+
+def test_checksummed_evm_addresses_meet_their_lower_case_labels() -> None:
+    store = TransferStore()
+    checksummed = "0x52908400098527886E0F7030069857D2E4169EE7"
+    store.ingest([Transfer("t1", 1, "ethereum", "ETH", "0xabc", checksummed, 5)])
+    store.add_labels([Label(checksummed.lower(), "Exchange", "exchange", "test")])
+    store.ingest([Transfer("t2", 2, "ethereum", "ETH", checksummed.lower(), "0xdef", 2)])
+    assert len(store.expand(checksummed)) == 2
+    assert checksummed.lower() in store.labels()
+    store.close()
