@@ -1,0 +1,115 @@
+"""What a request works with: the server's stores, the knowledge base for this thread, and the requesting user."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Depends, HTTPException, Request
+
+from heistwatch.api.audit import AuditLog
+from heistwatch.api.auth import LOCAL_OPERATOR, Role, TokenStore, User
+from heistwatch.api.catalog import Catalog
+from heistwatch.api.markings import SourceLevels
+from heistwatch.ingest.techniques import TechniqueTagger
+from heistwatch.kb import SQLiteStore
+
+
+class KnowledgeBases:
+    """One open knowledge base per worker thread, reopened when a rebuild swaps a new file in."""
+
+    def __init__(self, path: Path) -> None:
+        """Serve the knowledge base file at `path`."""
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> SQLiteStore:
+        """This thread's store on the current file."""
+        stat = os.stat(self.path)
+        identity = (stat.st_dev, stat.st_ino)
+        store: SQLiteStore | None = getattr(self._local, "store", None)
+        if store is None or self._local.identity != identity:
+            if store is not None:
+                store.close()
+            store = SQLiteStore(self.path)
+            self._local.store, self._local.identity = store, identity
+        return store
+
+
+@dataclass
+class ApiState:
+    """Everything the API's handlers share."""
+
+    kb: KnowledgeBases
+    tokens: TokenStore
+    audit: AuditLog
+    levels: SourceLevels
+    catalog: Catalog
+    open_access: bool
+    max_body: int
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _tagger: TechniqueTagger | None = None
+
+    def tagger(self) -> TechniqueTagger:
+        """The packaged technique model, loaded on the first report ingested."""
+        with self.write_lock:
+            if self._tagger is None:
+                self._tagger = TechniqueTagger.load()
+            return self._tagger
+
+
+def api_state(request: Request) -> ApiState:
+    """The state of the app serving this request."""
+    state: ApiState = request.app.state.heistwatch
+    return state
+
+
+def current_user(request: Request) -> User:
+    """The user whose token the request carries (Bearer, or Basic with the token as password); else 401."""
+    state = api_state(request)
+    header = request.headers.get("authorization")
+    if not header:
+        if state.open_access:
+            return LOCAL_OPERATOR
+        raise _unauthorized("this server needs an API token (Authorization: Bearer <token>)")
+    scheme, _, value = header.partition(" ")
+    name: str | None = None
+    token = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            name, _, token = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized("malformed Basic credentials") from None
+    elif scheme.lower() != "bearer":
+        raise _unauthorized(f"unsupported authorization scheme {scheme!r}; use Bearer")
+    user = state.tokens.authenticate(token)
+    if user is None or (name is not None and name != user.name):
+        raise _unauthorized("unknown or revoked token")
+    return user
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="heistwatch"'})
+
+
+def requires(role: Role) -> Callable[[User], User]:
+    """A dependency that lets through users whose role includes `role`, and answers 403 to the others."""
+
+    def check(user: User = Depends(current_user)) -> User:  # noqa: B008  (FastAPI's dependency idiom)
+        if not user.role.includes(role):
+            raise HTTPException(403, f"{user.name} is a {user.role.value}; this needs the {role.value} role")
+        return user
+
+    return check
+
+
+def fresh_catalog(request: Request) -> Catalog:
+    """The catalog, first brought up to date if the knowledge base changed and no refresh is already running."""
+    catalog = api_state(request).catalog
+    catalog.refresh(wait=False)
+    return catalog
