@@ -219,7 +219,7 @@ def _hunt_telemetry(
 
 
 def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:
-    """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO, 8 hops), write the freeze requests."""
+    """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO), write the freeze requests."""
     world = simulate("small", seed=LEDGER_SEED)
     (out / "ledger.duckdb").unlink(missing_ok=True)  # a second run into the same folder starts a new ledger
     ledger = TransferStore(out / "ledger.duckdb")

@@ -67,8 +67,9 @@ def demo(out: Path | None, as_json: bool) -> None:
     click.echo(f"  (the explanation of each leading candidate is in {result.files['attribution (text)']})")
     traced, scores = result.trace, result.trace.scores
     click.echo(
-        f"\nTraced the theft on a simulated ledger of {traced.transfers:,} transfers (FIFO, 8 hops) in"
-        f" {traced.seconds:.2f} s: {traced.alerts} alerts at {len(traced.services)} services"
+        f"\nTraced the theft on a simulated ledger of {traced.transfers:,} transfers (FIFO, no hop limit, taint"
+        f" under 5% of a transfer dropped) in {traced.seconds:.2f} s: {traced.alerts} alerts at"
+        f" {len(traced.services)} services"
         f" ({', '.join(traced.services[:6])}{', ...' if len(traced.services) > 6 else ''})."
     )
     click.echo(

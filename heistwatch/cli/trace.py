@@ -57,17 +57,25 @@ def simulate_command(ledger: Path, size: str, seed: int, as_json: bool) -> None:
 @click.argument("ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tx", "txs", multiple=True, required=True, help="A theft transaction (repeat for several).")
 @click.option("--policy", type=click.Choice([p.value for p in Policy]), default="fifo", show_default=True)
-@click.option("--max-hops", type=int, default=8, show_default=True, help="0 for no limit.")
+@click.option("--max-hops", type=int, default=0, show_default=True, help="Transactions to follow; 0 for no limit.")
+@click.option("--min-fraction", type=float, default=0.05, show_default=True, help="Drop taint below this share.")
 @click.option("--dust", type=int, default=0, help="Drop taint below this many base units.")
 @click.option("--freeze", "freeze_dir", type=click.Path(file_okay=False, path_type=Path), help="Write freeze requests.")
 @click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
 def run_command(
-    ledger: Path, txs: tuple[str, ...], policy: str, max_hops: int, dust: int, freeze_dir: Path | None, as_json: bool
+    ledger: Path,
+    txs: tuple[str, ...],
+    policy: str,
+    max_hops: int,
+    min_fraction: float,
+    dust: int,
+    freeze_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """Trace the theft transactions through LEDGER and print an alert per service reached."""
     store = TransferStore(ledger)
     try:
-        limits = Limits(max_hops=max_hops or None, dust=dust)
+        limits = Limits(max_hops=max_hops or None, dust=dust, min_fraction=min_fraction)
         case = trace_case(store, [Seed(tx) for tx in txs], Policy(policy), limits)
     finally:
         store.close()

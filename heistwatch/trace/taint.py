@@ -35,12 +35,15 @@ class Seed:
 
 @dataclass(frozen=True)
 class Limits:
-    """Where tracing stops: hops (transactions), seconds after the first seed, and thresholds for dropping taint."""
+    """Where tracing stops: hops (transactions), seconds after the first seed, a budget of tainted transfers, and
+    thresholds below which taint is dropped (under 5 % of a transfer, FIFO's taint is the honest funds' noise).
+    """
 
-    max_hops: int | None = 8
+    max_hops: int | None = None
     max_seconds: int | None = None
     dust: int = 0
-    min_fraction: float = 0.0
+    min_fraction: float = 0.05
+    max_tainted: int | None = 200_000
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,23 @@ class _Tracer:
                 self._seed(pos) if address < 0 else self._group(pos)
             if address in self.active and self.active[address] == generation:
                 self._push(address, k + 1)
+            budget = self.limits.max_tainted
+            if budget is not None and len(self.result.tainted) > budget:
+                self._stop_all(pos)
+                break
         self._collect_holdings()
         return self.result
+
+    def _stop_all(self, pos: int) -> None:
+        """Stop the whole trace (the budget of tainted transfers is spent); held taint stays in the holdings."""
+        hop = self.result.hops.get(pos, 0)
+        self._stop("size", hop, pos, 0)
+        for (tx, dex), tainted in self.swaps.items():
+            for asset, amount in tainted.items():
+                where = self.swap_origin[(tx, dex)]
+                self.result.limit_hits.append(
+                    LimitHit("size", hop, where, self.c.addresses[dex], self.c.assets[asset], amount)
+                )
 
     def _seed(self, pos: int) -> None:
         self.processed[pos] = True

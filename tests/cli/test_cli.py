@@ -70,7 +70,11 @@ def test_demo_writes_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--json")
     assert code == Exit.OK
     summary = json.loads(out)
-    assert summary["stix_valid"] is True and set(summary["stix_errors"]) == {"case STIX bundle", "report STIX bundle"}
+    assert summary["stix_valid"] is True and set(summary["stix_errors"]) == {
+        "case STIX bundle",
+        "report STIX bundle",
+        "hunt sightings (STIX)",
+    }
     assert "CryptoCore" in summary["ingest"]["named"] and summary["ingest"]["indicators"]["sha256"] == 2
     assert summary["attribution"]["candidates"] and summary["attribution"]["levels"]["country"]
     assert summary["trace"]["alerts"] > 0 and 0 < summary["trace"]["scores"]["recall"] <= 1

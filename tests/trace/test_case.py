@@ -11,6 +11,7 @@ import pytest
 from heistwatch.trace import (
     CaseResult,
     Limits,
+    Policy,
     Simulation,
     TraceGraph,
     TransferStore,
@@ -65,7 +66,7 @@ def test_unknown_size_is_an_input_error() -> None:
 
 def test_small_case_within_eight_hops(world: tuple[Simulation, TraceGraph]) -> None:
     sim, graph = world
-    case = trace_case(graph, sim.seeds)
+    case = trace_case(graph, sim.seeds, limits=Limits(max_hops=8, min_fraction=0.0))
     scores = _score(sim, case)
     assert scores.precision >= 0.9
     assert scores.false_service_rate <= 0.02
@@ -74,12 +75,20 @@ def test_small_case_within_eight_hops(world: tuple[Simulation, TraceGraph]) -> N
     assert scores.patterns["fan_out"] >= 0.9 and scores.patterns["mixer"] >= 0.9
 
 
-def test_small_case_without_hop_limit_reaches_every_cash_out(world: tuple[Simulation, TraceGraph]) -> None:
+def test_small_case_with_default_limits_reaches_every_cash_out(world: tuple[Simulation, TraceGraph]) -> None:
     sim, graph = world
-    scores = _score(sim, trace_case(graph, sim.seeds, limits=Limits(max_hops=None)))
-    assert scores.recall >= 0.95
+    scores = _score(sim, trace_case(graph, sim.seeds))
+    assert scores.recall >= 0.95 and scores.precision >= 0.9
+    assert scores.false_service_rate <= 0.01
     assert scores.amount_within_5pct >= 0.8
-    assert scores.patterns["peel_chain"] >= 0.8
+    assert scores.patterns["peel_chain"] >= 0.9 and scores.patterns["fan_out"] >= 0.9
+
+
+def test_a_trace_past_its_budget_stops_and_says_so(world: tuple[Simulation, TraceGraph]) -> None:
+    sim, graph = world
+    result = trace_case(graph, sim.seeds, Policy.POISON, Limits(max_tainted=50), compare=()).result
+    assert [h.reason for h in result.limit_hits] == ["size"]
+    assert len(result.tainted) <= 60
 
 
 def test_freeze_request_exports(world: tuple[Simulation, TraceGraph]) -> None:

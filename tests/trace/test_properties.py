@@ -28,7 +28,8 @@ def test_taint_is_conserved_and_bounded(stolen: int, rows: list[tuple[str, str, 
     graph = graph_of(ledger(stolen, rows), services=("svc",))
     result = trace(graph, [Seed("seed")], policy, limits=None)
     arrived = sum(a.amount for a in result.arrivals)
-    total = arrived + sum(result.holdings.values()) + sum(h.amount for h in result.limit_hits)
+    total = arrived + sum(result.holdings.values()) + sum(result.dropped.values())
+    total += sum(h.amount for h in result.limit_hits)
     assert total == stolen
     assert all(0 < t <= graph.cols.amount(p) for p, t in result.tainted.items())
     assert all(result.path(p)[0].tx == "seed" for p in result.tainted)
