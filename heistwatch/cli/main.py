@@ -55,7 +55,22 @@ def cli(ctx: click.Context, kb: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map heistwatch errors to named exit codes with one clear line on stderr."""
-    from heistwatch.cli import actor, attribute, demo, hunt, hunt_sigma, ingest, kb, serve, trace  # noqa: F401  (registers the commands)
+    from heistwatch.cli import (  # noqa: F401  (registers the commands)
+        actor,
+        attribute,
+        demo,
+        export,
+        hunt,
+        hunt_domains,
+        hunt_files,
+        hunt_mail,
+        hunt_sigma,
+        ingest,
+        kb,
+        serve,
+        trace,
+        trace_load,
+    )
 
     try:
         code = cli.main(args=argv, prog_name="heistwatch", standalone_mode=False)
