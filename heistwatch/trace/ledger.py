@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from heistwatch.errors import InputError
 
 FEE_SINK = "<fees>"
+_CASELESS = frozenset({"bc1", "tb1"})  # Bech32 prefixes: an address is all upper or all lower case (BIP 173)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +79,8 @@ def flatten_utxo(tx: UtxoTx) -> list[Transfer]:
 
 
 def normal_address(address: str) -> str:
-    """EVM addresses compare case-insensitively (EIP-55 checksums are mixed case); Base58 and others stay as written."""
-    return address.lower() if address.startswith(("0x", "0X")) else address
+    """EVM (EIP-55 checksums mix cases) and Bech32 addresses compare case-insensitively; Base58 is case-sensitive."""
+    return address.lower() if address[:3].lower() in _CASELESS or address[:2] in ("0x", "0X") else address
 
 
 def check_transfer(t: Transfer) -> Transfer:

@@ -65,3 +65,11 @@ def test_checksummed_evm_addresses_meet_their_lower_case_labels() -> None:
     assert len(store.expand(checksummed)) == 2
     assert checksummed.lower() in store.labels()
     store.close()
+
+
+def test_upper_case_bech32_is_the_same_address() -> None:
+    store = TransferStore()
+    address = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+    store.ingest([Transfer("t1", 1, "btc", "BTC", "a", address.upper(), 5)])
+    assert len(store.expand(address)) == 1
+    store.close()
