@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         kb,
         serve,
         trace,
+        trace_cluster,
         trace_load,
     )
 
