@@ -33,7 +33,9 @@ from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_ba
 from heistwatch.kb.seed.attack import attack_version
 from heistwatch.model import Sighting
 from heistwatch.share.attribution import attribution_dict, render_attribution
+from heistwatch.share.misp import event_json, report_event
 from heistwatch.share.navigator import overlap_layer
+from heistwatch.share.rules import rule_groups, sigma_pack, yara_pack
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.stix_sightings import sightings_bundle
@@ -129,6 +131,7 @@ def run_demo(out: Path) -> DemoResult:
         analysis = _ingest_report(store, out, files, errors)
         hunted, sightings = _hunt_telemetry(store, analysis, out, files, errors)
         levels = _attribute_case(store, analysis, sightings, out, files)
+        _share_case(store, analysis, levels, out, files)
         traced = _trace_theft(out, files)
         return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
     finally:
@@ -185,6 +188,17 @@ def _attribute_case(
     layer = overlap_layer(levels, attributor.profiles.profiles, attack_version())
     files["Navigator layer"] = _write(out / "case.navigator.json", json.dumps(layer, indent=1))
     return levels
+
+
+def _share_case(store: SQLiteStore, analysis: Analysis, levels: Levels, out: Path, files: dict[str, Path]) -> None:
+    """Write the case as a MISP event and as YARA and Sigma rule packs for the exchange's own tools."""
+    report = analysis.batch.report.id
+    event = report_event(store, report, analysis.document.text, attribution=levels)
+    files["MISP event"] = _write(out / "case.misp.json", event_json(event))
+    groups = rule_groups(store, report=report)
+    today = datetime.now(UTC).date()
+    files["YARA rules"] = _write(out / "case.rules.yar", yara_pack(groups, date=today).text)
+    files["Sigma rules"] = _write(out / "case.rules.sigma.yml", sigma_pack(groups, date=today).text)
 
 
 def _hunt_telemetry(
