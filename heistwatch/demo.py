@@ -29,19 +29,30 @@ from heistwatch.hunt import IndicatorSet, hunt_logs
 from heistwatch.hunt.telemetry import generate_telemetry
 from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
-from heistwatch.kb import BuildReport, Resolver, SQLiteStore, build_knowledge_base
+from heistwatch.kb import BuildReport, Resolution, Resolver, SQLiteStore, build_knowledge_base
 from heistwatch.kb.seed.attack import attack_version
 from heistwatch.model import Sighting
 from heistwatch.share.attribution import attribution_dict, render_attribution
 from heistwatch.share.misp import event_json, report_event
 from heistwatch.share.navigator import overlap_layer
+from heistwatch.share.report import build_case_report
+from heistwatch.share.report_html import render_report_html
 from heistwatch.share.rules import rule_groups, sigma_pack, yara_pack
 from heistwatch.share.stix import export_bundle
 from heistwatch.share.stix_report import report_bundle
 from heistwatch.share.stix_sightings import sightings_bundle
 from heistwatch.share.text import render_resolution
-from heistwatch.trace import TransferStore, find_patterns, freeze_request_csv, freeze_request_json, simulate, trace_case
+from heistwatch.trace import (
+    CaseResult,
+    TransferStore,
+    find_patterns,
+    freeze_request_csv,
+    freeze_request_json,
+    simulate,
+    trace_case,
+)
 from heistwatch.trace.evaluate import Scores, score_case
+from heistwatch.trace.simulate import DECIMALS
 
 # The names vendors use for the case's cluster and its relatives (DESIGN.md).
 CASE_NAMES = (
@@ -127,12 +138,25 @@ def run_demo(out: Path) -> DemoResult:
     try:
         files: dict[str, Path] = {"knowledge base": build.path}
         errors: dict[str, list[str]] = {}
-        disagreements = _resolve_case(store, out, files, errors)
+        resolutions = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
         hunted, sightings = _hunt_telemetry(store, analysis, out, files, errors)
         levels = _attribute_case(store, analysis, sightings, out, files)
         _share_case(store, analysis, levels, out, files)
-        traced = _trace_theft(out, files)
+        traced, case = _trace_theft(out, files)
+        report = build_case_report(
+            CASE,
+            store,
+            analysis=analysis,
+            levels=levels,
+            sightings=sightings,
+            case=case,
+            resolutions=resolutions,
+            decimals=DECIMALS,
+        )
+        files["report (HTML)"] = _write(out / "report.html", render_report_html(report))
+        files["report (JSON)"] = _write(out / "report.json", json.dumps(report.to_dict(), indent=1))
+        disagreements = {r.query: r.disagreements for r in resolutions}
         return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
     finally:
         store.close()
@@ -140,7 +164,7 @@ def run_demo(out: Path) -> DemoResult:
 
 def _resolve_case(
     store: SQLiteStore, out: Path, files: dict[str, Path], errors: dict[str, list[str]]
-) -> dict[str, list[str]]:
+) -> list[Resolution]:
     """Resolve the case's names across sources; write them and the case's bundle."""
     resolver = Resolver(store)
     names = {s.key: s.name for s in store.sources()}
@@ -154,7 +178,7 @@ def _resolve_case(
     bundle = export_bundle(store, ids=case_ids)
     files["case STIX bundle"] = _write(out / "case.stix.json", json.dumps(bundle, indent=1))
     errors["case STIX bundle"] = _validate(bundle)
-    return {r.query: r.disagreements for r in resolutions}
+    return resolutions
 
 
 def _ingest_report(store: SQLiteStore, out: Path, files: dict[str, Path], errors: dict[str, list[str]]) -> Analysis:
@@ -232,7 +256,7 @@ def _hunt_telemetry(
     return summary, report.sightings
 
 
-def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:
+def _trace_theft(out: Path, files: dict[str, Path]) -> tuple[TraceSummary, CaseResult]:
     """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO), write the freeze requests."""
     world = simulate("small", seed=LEDGER_SEED)
     (out / "ledger.duckdb").unlink(missing_ok=True)  # a second run into the same folder starts a new ledger
@@ -251,13 +275,14 @@ def _trace_theft(out: Path, files: dict[str, Path]) -> TraceSummary:
     files["freeze requests (CSV)"] = _write(out / "freeze-requests.csv", freeze_request_csv(case.alerts))
     services = [label.address for label in world.labels]
     scores = score_case(world.truth, case.alerts, find_patterns(case.result), services)
-    return TraceSummary(
+    summary = TraceSummary(
         transfers=len(world.transfers),
         alerts=len(case.alerts),
         services=sorted({a.service for a in case.alerts}),
         seconds=seconds,
         scores=scores,
     )
+    return summary, case
 
 
 def _summary(analysis: Analysis) -> IngestSummary:
