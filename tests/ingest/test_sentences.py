@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,12 +56,9 @@ def test_empty_and_blank_text() -> None:
     assert split_sentences(" \n\n\t ") == []
 
 
-def test_large_text_is_fast() -> None:
+def test_large_text_splits_every_sentence() -> None:
     text = "The actor used e.g. PowerShell to fetch evil.com/x.ps1. It ran!\n- bullet\n| row |\n\n" * 60_000
-    start = time.perf_counter()
-    spans = split_sentences(text)
-    assert time.perf_counter() - start < 5.0
-    assert len(spans) == 4 * 60_000
+    assert len(split_sentences(text)) == 4 * 60_000
 
 
 @given(st.text(alphabet=st.sampled_from(list("ab .!?\n\t-|#e.g1()\"'")) | st.characters(), max_size=300))
