@@ -7,13 +7,18 @@ these logs (the rest need Windows event logs or fields such logs lack), so a sec
 generated variants: copies of each applicable shared rule with every string value changed by a random token and a
 new id, until about 200 rules apply. Variants keep each rule's shape (fields, modifiers, condition), not its values.
 
-- `heistwatch`: `hunt_sigma` on the shared rules; `heistwatch_200`: the same on shared rules + variants. Both read
-  each file once, with one SELECT that evaluates every rule of that kind of log. Planning (sampling each file's
-  keys, mapping fields, translating and checking every rule) is inside the timed call; loading the YAML is not.
+- `heistwatch`: `hunt_sigma` (default engine: each field's tests once per distinct value, Hyperscan for fields with
+  many distinct values, numpy per row) on the shared rules; `heistwatch_200`: the same on shared rules + variants.
+  Planning (sampling each file's keys, mapping fields, translating and checking every rule, compiling Hyperscan
+  databases) is inside the timed call; loading the YAML is not.
+- `heistwatch_200_sql`: `hunt_sigma(engine="sql")` on the ~200 rules: the straightforward engine, one SELECT per file
+  with every rule's whole expression on every line (the engine before the distinct-value one).
 - anchor `duckdb_per_rule` (on the ~200-rule set): the same extracted columns loaded once into a DuckDB table per
   kind of log, then one SELECT per rule over that table (load + all queries timed).
-MB/s is log bytes on disk (uncompressed here) over wall time; DuckDB gets 2 threads. Figures are medians over
---repeats runs.
+MB/s is log bytes on disk (uncompressed here) over wall time; DuckDB gets 2 threads. CPU seconds are the process's
+user + system time (all its threads), so MB per CPU-second does not depend on how busy a shared machine is.
+Every heistwatch run is checked against the straightforward engine: the same matches, or the benchmark fails.
+Figures are medians over --repeats runs, the runs of the contenders interleaved.
 
 Run: .venv/bin/python benchmarks/hunt_sigma.py [--size small|full] [--json] [--repeats N]
 """
@@ -36,7 +41,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from heistwatch.hunt.sigma import RuleSet, hunt_sigma, load_rules, plan_hunt, records_sql
+from heistwatch.hunt.sigma import EngineName, RuleSet, hunt_sigma, load_rules, plan_hunt, records_sql
 
 RULES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "rules" / "sigma"
 SIZES = {"small": 60_000, "full": 1_500_000}  # records per log: ~50 MB in all small, ~1.2 GB full
@@ -171,15 +176,16 @@ def _mutate(value: Any, rng: random.Random) -> Any:
     return value
 
 
-def time_heistwatch(rules: RuleSet, logs: list[Path]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    report = hunt_sigma(rules, logs, threads=THREADS)
-    return time.perf_counter() - start, report
+def time_heistwatch(rules: RuleSet, logs: list[Path], engine: EngineName = "distinct") -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds and the report of one hunt."""
+    start, cpu = time.perf_counter(), time.process_time()
+    report = hunt_sigma(rules, logs, threads=THREADS, engine=engine)
+    return time.perf_counter() - start, time.process_time() - cpu, report
 
 
-def time_per_rule(rules: RuleSet, logs: list[Path]) -> tuple[float, int]:
+def time_per_rule(rules: RuleSet, logs: list[Path]) -> tuple[float, float, int]:
     """The anchor: each kind's columns loaded once into a DuckDB table, then one query per rule."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     plans, _ = plan_hunt(rules, logs)
     con = duckdb.connect()
     con.execute(f"SET enable_progress_bar = false; SET threads = {THREADS}")
@@ -192,12 +198,22 @@ def time_per_rule(rules: RuleSet, logs: list[Path]) -> tuple[float, int]:
         for _, sql in plan.rules:
             hits += len(con.execute(f"SELECT n FROM {table} WHERE {sql}").fetchall())
     con.close()
-    return time.perf_counter() - start, hits
+    return time.perf_counter() - start, time.process_time() - cpu, hits
 
 
-def _figures(seconds: list[float], size: int, lines: int) -> dict[str, float]:
-    median = statistics.median(seconds)
-    return {"mb_per_s": round(size / 1e6 / median, 1), "lines_per_s": round(lines / median), "seconds": median}
+def _figures(times: list[tuple[float, float]], size: int, lines: int) -> dict[str, float]:
+    wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+    return {
+        "mb_per_s": round(size / 1e6 / wall, 1),
+        "lines_per_s": round(lines / wall),
+        "seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "mb_per_cpu_s": round(size / 1e6 / cpu, 1),
+    }
+
+
+def _matches(report: Any) -> list[tuple[str, str, int]]:
+    return sorted((m.rule.id, m.file, m.line) for m in report.matches)
 
 
 def run(size: str, repeats: int = 1, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -220,17 +236,30 @@ def run(size: str, repeats: int = 1, log: Callable[[str], None] = lambda _: None
         extended = load_rules([RULES, variants])
         out: dict[str, Any] = {"meta": {"size": size, "log_mb": round(total / 1e6, 1), "repeats": repeats}}
         out["meta"] |= {"load_rules_s": round(load_s, 3), "threads": THREADS, "variants_written": written}
-        results: dict[str, Any] = {}
-        for name, rule_set in (("heistwatch", shared), ("heistwatch_200", extended)):
-            times, report = [], None
-            for _ in range(repeats):
+        contenders: dict[str, tuple[RuleSet, EngineName]] = {
+            "heistwatch": (shared, "distinct"),
+            "heistwatch_200": (extended, "distinct"),
+            "heistwatch_200_sql": (extended, "sql"),
+        }
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in (*contenders, "duckdb_per_rule")}
+        reports: dict[str, Any] = {}
+        anchor_hits = 0
+        for _ in range(repeats):
+            for name, (rule_set, engine) in contenders.items():
                 log(f"{name}: hunting")
-                seconds, report = time_heistwatch(rule_set, logs)
-                times.append(seconds)
-            assert report is not None
+                wall, cpu, reports[name] = time_heistwatch(rule_set, logs, engine)
+                times[name].append((wall, cpu))
+            log("anchor: duckdb per-rule")
+            wall, cpu, anchor_hits = time_per_rule(extended, logs)
+            times["duckdb_per_rule"].append((wall, cpu))
+        if _matches(reports["heistwatch_200"]) != _matches(reports["heistwatch_200_sql"]):
+            raise SystemExit("the distinct-value engine and the SQL engine disagree")
+        results: dict[str, Any] = {}
+        for name, (rule_set, _engine) in contenders.items():
+            report = reports[name]
             found = {title for _, _, title in PLANTED if any(m.rule.title.startswith(title) for m in report.matches)}
             lines = report.lines
-            results[name] = _figures(times, total, lines) | {
+            results[name] = _figures(times[name], total, lines) | {
                 "rules_applied": len(report.applied),
                 "rules_skipped": len(report.skipped),
                 "rules_loaded": len(rule_set.rules),
@@ -238,14 +267,13 @@ def run(size: str, repeats: int = 1, log: Callable[[str], None] = lambda _: None
                 "planted_found": f"{len(found)}/{len(PLANTED)}",
                 "rule_set": "shared SigmaHQ rules" if name == "heistwatch" else "shared + generated variants",
             }
-        times, anchor_hits = [], 0
-        for _ in range(repeats):
-            log("anchor: duckdb per-rule")
-            seconds, anchor_hits = time_per_rule(extended, logs)
-            times.append(seconds)
-        anchor = _figures(times, total, lines)
+        anchor = _figures(times["duckdb_per_rule"], total, lines)
         anchor |= {"rules": results["heistwatch_200"]["rules_applied"], "matches": anchor_hits}
-        anchor["ratio"] = round(results["heistwatch_200"]["mb_per_s"] / anchor["mb_per_s"], 2)
+        fast, sql = results["heistwatch_200"], results["heistwatch_200_sql"]
+        anchor["ratio"] = round(fast["mb_per_s"] / anchor["mb_per_s"], 2)
+        anchor["cpu_ratio"] = round(fast["mb_per_cpu_s"] / anchor["mb_per_cpu_s"], 2)
+        sql["ratio_distinct_to_sql"] = round(fast["mb_per_s"] / sql["mb_per_s"], 2)
+        sql["cpu_ratio_distinct_to_sql"] = round(fast["mb_per_cpu_s"] / sql["mb_per_cpu_s"], 2)
         return {"sigma": results | {"anchors": {"duckdb_per_rule": anchor}}, "meta": out["meta"]}
 
 
@@ -262,18 +290,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     meta, sigma = result["meta"], result["sigma"]
     print(f"logs: {meta['log_mb']} MB; DuckDB threads: {meta['threads']}; median of {meta['repeats']}")
-    for name in ("heistwatch", "heistwatch_200"):
+    for name in ("heistwatch", "heistwatch_200", "heistwatch_200_sql"):
         r = sigma[name]
         print(
-            f"{name:15} {r['rule_set']:28} {r['mb_per_s']:7.1f} MB/s {r['lines_per_s']:>10,} lines/s"
-            f"  applied {r['rules_applied']}, skipped {r['rules_skipped']}, matches {r['matches']},"
-            f" planted found {r['planted_found']}"
+            f"{name:18} {r['rule_set']:28} {r['mb_per_s']:6.1f} MB/s {r['lines_per_s']:>9,} lines/s"
+            f" {r['cpu_seconds']:6.2f} CPU-s {r['mb_per_cpu_s']:6.1f} MB/CPU-s  applied {r['rules_applied']},"
+            f" skipped {r['rules_skipped']}, matches {r['matches']}, planted found {r['planted_found']}"
         )
-    a = sigma["anchors"]["duckdb_per_rule"]
+    a, sql = sigma["anchors"]["duckdb_per_rule"], sigma["heistwatch_200_sql"]
     print(
-        f"{'duckdb_per_rule':15} {'shared + generated variants':28} {a['mb_per_s']:7.1f} MB/s"
-        f" {a['lines_per_s']:>10,} lines/s  {a['rules']} rules, matches {a['matches']}"
-        f"  -> heistwatch_200 / anchor = {a['ratio']}x"
+        f"{'duckdb_per_rule':18} {'shared + generated variants':28} {a['mb_per_s']:6.1f} MB/s"
+        f" {a['lines_per_s']:>9,} lines/s {a['cpu_seconds']:6.2f} CPU-s {a['mb_per_cpu_s']:6.1f} MB/CPU-s"
+        f"  {a['rules']} rules, matches {a['matches']}"
+    )
+    print(
+        f"heistwatch_200 / anchor: {a['ratio']}x wall, {a['cpu_ratio']}x per CPU-second;"
+        f" / sql engine: {sql['ratio_distinct_to_sql']}x wall, {sql['cpu_ratio_distinct_to_sql']}x per CPU-second"
     )
     return 0
 
