@@ -14,11 +14,18 @@ indicator (sighting counts against planted counts), the anchors per line (matche
 Peak memory: for heistwatch the highest summed PSS of its process and workers (sampled every 20 ms, so forked
 workers' shared pages count once); for the anchors GNU time's maximum RSS (wait4's, an upper bound, without it).
 
-Run: .venv/bin/python benchmarks/hunt.py [--size small|full] [--json] [--repeats N]
---json prints {"meta": {...}, "logs": {"<set size>": {"heistwatch": {...}, "anchors": {"cat"|"ripgrep"|"grep"|
-"python_sets": {...}}}}}: results nested by indicator-set size; each entry has mb_per_s, lines_per_s, recall,
-precision, peak_mb, n_indicators (heistwatch adds setup_s and scan_peak_mb: its peak_mb covers the setup too, when a
-large set's prefilter is compiled in a child process). Figures are medians over --repeats runs.
+The other hunts' benchmarks run from here too, each through its own script's `run(size)` (they stay runnable on
+their own): `hunt_files.py` (parts "files" and "tlsh"), `hunt_domains.py` ("domains") and `hunt_sigma.py`
+("sigma"). `--parts` picks which run (default: all).
+
+Run: .venv/bin/python benchmarks/hunt.py [--size small|full] [--json] [--repeats N] [--parts logs,files,domains,sigma]
+--json prints the issue's one object {"meta": {PART: {...}}, "logs": {...}, "files": {...}, "tlsh": {...},
+"domains": {...}, "sigma": {...}} (the parts asked for). "logs" is {"heistwatch": {...}, "anchors": {"cat"|"ripgrep"|
+"grep"|"python_sets": {...}}} at the largest indicator set, plus "by_indicators": {"<set size>": the same} for every
+set; each entry has mb_per_s, lines_per_s, recall, precision, peak_mb, n_indicators (heistwatch adds setup_s and
+scan_peak_mb: its peak_mb covers the setup too, when a large set's prefilter is compiled in a child process). The
+other parts have the same inner shape ("heistwatch", "anchors", with ratios), as their scripts document; a part whose
+data is absent says "skipped" and why. Figures are medians over --repeats runs.
 """
 
 from __future__ import annotations
@@ -90,7 +97,8 @@ def _indicator(rng: random.Random, kind: str) -> tuple[str, str]:
 
 def make_indicators(rng: random.Random, count: int) -> list[tuple[str, str, str]]:
     """(id, kind, value) rows, distinct values, kinds mixed evenly so every nested prefix has all kinds."""
-    rows, seen = [], set()
+    rows: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
     while len(rows) < count:
         kind, value = _indicator(rng, CYCLE[len(rows) % len(CYCLE)])
         if value not in seen:
@@ -421,6 +429,43 @@ def _anchor(
     return measure_grep(name, log, patterns, len(rows), lines, true_lines)
 
 
+PARTS = ("logs", "files", "domains", "sigma")
+
+
+def run_parts(parts: list[str], size: str, repeats: int, log_progress: Callable[[str], None]) -> Row:
+    """The chosen parts, each by its own benchmark script, as one object; "files" brings "tlsh" with it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import hunt_domains
+    import hunt_files
+    import hunt_sigma
+
+    out: Row = {"meta": {}}
+    for part in parts:
+        log_progress(f"-- {part}")
+        if part == "logs":
+            with tempfile.TemporaryDirectory(prefix="hunt-bench-") as tmp:
+                found = run(size, repeats, Path(tmp), log_progress)
+            largest = found["logs"][max(found["logs"], key=int)]
+            found["logs"] = {**largest, "by_indicators": found["logs"]}
+        elif part == "files":
+            found = hunt_files.run(size)
+        elif part == "domains":
+            found = hunt_domains.run(size, max(repeats, 1))
+        else:
+            try:
+                found = hunt_sigma.run(size, repeats, log_progress)
+            except SystemExit as exc:  # the script's own refusal when the shared Sigma rules are absent
+                found = {"meta": {}, "sigma": {"skipped": str(exc)}}
+        out["meta"][part] = found.pop("meta", {})
+        out.update(found)
+    return out
+
+
+def render_logs(logs: Row) -> str:
+    """The log part as a table per indicator-set size."""
+    return render({"meta": logs["meta"], "logs": logs["by_indicators"]})
+
+
 def render(result: Row) -> str:
     meta = result["meta"]
     out = [
@@ -446,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--python-sets", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -453,9 +499,16 @@ def main(argv: list[str] | None = None) -> int:
         return _python_sets_main(*args.python_sets)
     if args.measure:
         return _measure_main(args.measure[0], args.measure[1], int(args.measure[2]))
-    with tempfile.TemporaryDirectory(prefix="hunt-bench-") as tmp:
-        result = run(args.size, args.repeats, Path(tmp), lambda m: print(m, file=sys.stderr))
-    print(json.dumps(result, indent=2) if args.json else render(result))
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if unknown := sorted(set(parts) - set(PARTS)):
+        parser.error(f"unknown parts {', '.join(unknown)} (known: {', '.join(PARTS)})")
+    result = run_parts(parts, args.size, args.repeats, lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for part in (p for p in ("logs", "files", "tlsh", "domains", "sigma") if p in result):
+        shown = render_logs({"meta": result["meta"]["logs"], **result["logs"]}) if part == "logs" else None
+        print(f"\n== {part}\n" + (shown or json.dumps(result[part], indent=1)))
     return 0
 
 

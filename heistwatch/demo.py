@@ -26,7 +26,8 @@ from stix2validator import ValidationOptions, validate_parsed_json
 from heistwatch.attribute.evidence import findings_evidence, read_evidence, sighting_evidence
 from heistwatch.attribute.knowledge import Attributor, Levels
 from heistwatch.hunt import IndicatorSet, hunt_logs
-from heistwatch.hunt.telemetry import generate_telemetry
+from heistwatch.hunt.demo_hunts import DemoHunts, hunt_demo_extras
+from heistwatch.hunt.telemetry import Planted, generate_telemetry
 from heistwatch.ingest.analyze import Analysis, Analyzer
 from heistwatch.ingest.text import document_from_bytes
 from heistwatch.kb import BuildReport, Resolution, Resolver, SQLiteStore, build_knowledge_base
@@ -121,6 +122,7 @@ class DemoResult:
     ingest: IngestSummary
     attribution: Levels
     hunt: HuntSummary
+    hunts: DemoHunts
     trace: TraceSummary
     stix_errors: dict[str, list[str]]
 
@@ -140,7 +142,9 @@ def run_demo(out: Path) -> DemoResult:
         errors: dict[str, list[str]] = {}
         resolutions = _resolve_case(store, out, files, errors)
         analysis = _ingest_report(store, out, files, errors)
-        hunted, sightings = _hunt_telemetry(store, analysis, out, files, errors)
+        hunted, sightings, planted = _hunt_telemetry(store, analysis, out, files, errors)
+        extras = hunt_demo_extras(store, out, planted, seed=LEDGER_SEED)
+        sightings = (*sightings, *extras.sightings)
         levels = _attribute_case(store, analysis, sightings, out, files)
         _share_case(store, analysis, levels, out, files)
         traced, case = _trace_theft(out, files)
@@ -157,7 +161,7 @@ def run_demo(out: Path) -> DemoResult:
         files["report (HTML)"] = _write(out / "report.html", render_report_html(report))
         files["report (JSON)"] = _write(out / "report.json", json.dumps(report.to_dict(), indent=1))
         disagreements = {r.query: r.disagreements for r in resolutions}
-        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, traced, errors)
+        return DemoResult(out, build, files, disagreements, _summary(analysis), levels, hunted, extras, traced, errors)
     finally:
         store.close()
 
@@ -227,7 +231,7 @@ def _share_case(store: SQLiteStore, analysis: Analysis, levels: Levels, out: Pat
 
 def _hunt_telemetry(
     store: SQLiteStore, analysis: Analysis, out: Path, files: dict[str, Path], errors: dict[str, list[str]]
-) -> tuple[HuntSummary, tuple[Sighting, ...]]:
+) -> tuple[HuntSummary, tuple[Sighting, ...], Planted]:
     """Plant the report's indicators in simulated logs, hunt them, store the sightings, compare with the truth."""
     planted: dict[str, list[str]] = {}
     for indicator in analysis.batch.indicators:
@@ -253,7 +257,7 @@ def _hunt_telemetry(
         over_reported=sorted(v for v, n in counts.items() if n > truth.hits.get(v, 0)),
         missed=sorted(v for v, n in truth.hits.items() if counts[v] < n),
     )
-    return summary, report.sightings
+    return summary, report.sightings, truth
 
 
 def _trace_theft(out: Path, files: dict[str, Path]) -> tuple[TraceSummary, CaseResult]:

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from heistwatch.attribute.model import Evidence
 from heistwatch.attribute.profiles import name_item, victim_item
 from heistwatch.errors import InputError
@@ -32,6 +34,14 @@ TECHNIQUE_RELIABILITY = {"id": 1.0, "model": 0.9, "model-possible": 0.66}
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 _SOFTWARE = re.compile(r"S\d{4}")
 _NAMED = {ObjectType.INTRUSION_SET, ObjectType.CAMPAIGN, ObjectType.MALWARE, ObjectType.TOOL}
+# Matched detection rules (see `rule_evidence`): a rule without a level or score, and the most any rule is trusted.
+RULE_RELIABILITY = 0.6
+RULE_RELIABILITY_MAX = 0.8
+SIGMA_LEVEL_RELIABILITY = {"critical": 0.8, "high": 0.7, "medium": 0.5, "low": 0.3, "informational": 0.1}
+FAMILY_RELIABILITY_MAX = 0.8
+_ATTACK_TAG = re.compile(r"(?<![a-z0-9])(?:attack[._])?([tsg]\d{4}(?:[._]\d{3})?)(?![0-9])")
+_YARA_TECHNIQUE_KEYS = {"mitre_attack", "attack", "technique", "techniques", "mitre_technique", "tags"}
+_YARA_NAME_KEYS = {"actor", "threat_actor", "apt", "group", "malware", "malware_family", "family"}
 
 
 def read_evidence(path: Path, store: KnowledgeStore) -> list[Evidence]:
@@ -130,12 +140,109 @@ def findings_evidence(findings: Sequence[Finding], store: KnowledgeStore, report
 
 
 def sighting_evidence(sightings: Sequence[Sighting], store: KnowledgeStore) -> list[Evidence]:
-    """Evidence from hunt sightings: the actors named by the ingested reports that give each sighted indicator."""
+    """Evidence from hunt sightings.
+
+    A sighted indicator counts for the actors named by the ingested reports that give it (a lookalike of the
+    exchange's own brand is given by none, so it adds nothing about the actor). A matched Sigma or YARA rule adds
+    the ATT&CK techniques, software and groups in its tags and the actor or malware its metadata names; a TLSH
+    match near a known family adds the family's name.
+    """
     out: list[Evidence] = []
-    for kind, value in dict.fromkeys((s.kind, s.value) for s in sightings):
-        with contextlib.suppress(InputError):  # a value the store cannot normalize names no report
-            out += indicator_evidence(store, f"{kind}:{value}", f"sighting of {value}")
+    for sighting in {(s.kind, s.value, s.raw if s.kind == "tlsh" else ""): s for s in sightings}.values():
+        if sighting.kind in ("yara", "sigma"):
+            out += rule_evidence(sighting, store)
+        elif sighting.kind == "tlsh":
+            out += family_evidence(sighting, store)
+        else:
+            with contextlib.suppress(InputError):  # a value the store cannot normalize names no report
+                out += indicator_evidence(store, f"{sighting.kind}:{sighting.value}", f"sighting of {sighting.value}")
     return _unique(out)
+
+
+def rule_evidence(sighting: Sighting, store: KnowledgeStore) -> list[Evidence]:
+    """What a matched rule says about the actor: ATT&CK ids in its tags, actor and malware names in its metadata.
+
+    A rule's tags say what its author meant it to detect, not what this match is: a match can be a false
+    positive or a technique many actors share. So Sigma evidence is weighted by the rule's own level (its
+    author's estimate of how often a match is real) and YARA evidence by its `score` metadata where given
+    (signature-base style, 0-100), else `RULE_RELIABILITY`; one rule counts once however often it matched.
+    """
+    tags, names, reliability = _rule_facts(sighting, store)
+    origin = f"{sighting.kind}:{sighting.value}"
+    label = f"{sighting.kind} rule {sighting.value}"
+    out = [Evidence(item, kind, label, reliability, origin) for kind, item in _attack_tags(tags, store)]
+    for name in names:
+        if any(e.object_type in _NAMED for e in store.lookup(name_key(name))):
+            out += [Evidence(item, kind, label, reliability, origin) for kind, item in _named(name, store)]
+    return out
+
+
+def _rule_facts(sighting: Sighting, store: KnowledgeStore) -> tuple[list[str], list[str], float]:
+    """A matched rule's tags, the names its metadata gives, and how far its matches are to be trusted."""
+    if sighting.kind == "sigma":
+        rule = _sigma_rule(sighting, store)
+        tags = [str(t) for t in rule.get("tags") or () if isinstance(t, str)]
+        return tags, [], SIGMA_LEVEL_RELIABILITY.get(str(rule.get("level", "")).lower(), RULE_RELIABILITY)
+    try:
+        seen = json.loads(sighting.raw)
+    except json.JSONDecodeError:
+        return [], [], RULE_RELIABILITY
+    meta = [(str(k).lower(), v) for k, v in seen.get("meta", ()) if isinstance(v, str | int | float)]
+    tags = [str(t) for t in seen.get("tags", ())]
+    tags += [str(v) for k, v in meta if k in _YARA_TECHNIQUE_KEYS]
+    names = [str(v) for k, v in meta if k in _YARA_NAME_KEYS and isinstance(v, str)]
+    score = next((v for k, v in meta if k == "score" and isinstance(v, int | float)), None)
+    reliability = RULE_RELIABILITY if score is None else min(max(float(score) / 100, 0.1), RULE_RELIABILITY_MAX)
+    return tags, [part.strip() for name in names for part in re.split(r"[,;/]", name) if part.strip()], reliability
+
+
+def _sigma_rule(sighting: Sighting, store: KnowledgeStore) -> dict[str, Any]:
+    """The sighted Sigma rule's YAML as stored in its indicator's pattern (empty when not stored or not YAML)."""
+    for indicator in store.indicators(kind="sigma", value=sighting.value):
+        with contextlib.suppress(yaml.YAMLError):
+            rule = yaml.safe_load(indicator.pattern)
+            if isinstance(rule, dict):
+                return rule
+    return {}
+
+
+def _attack_tags(tags: Iterable[str], store: KnowledgeStore) -> list[tuple[str, str]]:
+    """(evidence kind, item) for every ATT&CK technique, software or group id in the tags (`attack.t1059.001`)."""
+    out: list[tuple[str, str]] = []
+    for tag in tags:
+        for found in _ATTACK_TAG.finditer(tag.lower()):
+            attack_id = found.group(1).upper().replace("_", ".")
+            if attack_id.startswith("T"):
+                out.append(("technique", attack_id))
+            elif attack_id.startswith("S"):
+                out.append(("software", attack_id))
+            else:
+                out += [(kind, item) for name in _group_names(attack_id, store) for kind, item in _named(name, store)]
+    return list(dict.fromkeys(out))
+
+
+def _group_names(group_id: str, store: KnowledgeStore) -> list[str]:
+    """The name ATT&CK gives a group id (G0032 -> Lazarus Group)."""
+    return [o.name for o in store.objects(type=ObjectType.INTRUSION_SET, source=ATTACK) if o.external_id == group_id]
+
+
+def family_evidence(sighting: Sighting, store: KnowledgeStore) -> list[Evidence]:
+    """A file near a known family's sample: the family's name, as reliable as the TLSH distance is small.
+
+    Reliability falls linearly from `FAMILY_RELIABILITY_MAX` at distance 0 to 0 at twice the match threshold
+    (half of it at the threshold): TLSH's false-match rate grows with distance, and even an identical digest
+    shows shared code, which families and actors borrow, rather than the same operator.
+    """
+    try:
+        seen = json.loads(sighting.raw)
+        family, distance, threshold = str(seen["family"]), int(seen["distance"]), int(seen["threshold"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return []
+    reliability = round(FAMILY_RELIABILITY_MAX * (1 - distance / (2 * max(threshold, 1))), 3)
+    if reliability <= 0 or not family.strip():
+        return []
+    label = f"TLSH match to {family} (distance {distance})"
+    return [Evidence(item, kind, label, reliability, f"tlsh:{family}") for kind, item in _named(family, store)]
 
 
 def bundle_evidence(bundle: dict[str, Any], store: KnowledgeStore, source: str) -> list[Evidence]:

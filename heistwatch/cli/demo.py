@@ -9,6 +9,7 @@ import click
 
 from heistwatch.cli.main import cli, echo_json
 from heistwatch.demo import CASE_NAMES, run_demo
+from heistwatch.hunt.demo_hunts import summary_lines
 from heistwatch.share.attribution import attribution_dict, render_attribution
 
 
@@ -36,6 +37,7 @@ def demo(out: Path | None, as_json: bool) -> None:
                 "ingest": vars(result.ingest),
                 "attribution": attribution_dict(result.attribution),
                 "hunt": vars(result.hunt),
+                "hunts": {name: vars(getattr(result.hunts, name)) for name in ("files", "mail", "domains", "sigma")},
                 "trace": {**vars(result.trace), "scores": vars(result.trace.scores)},
                 "stix_valid": result.stix_valid,
                 "stix_errors": result.stix_errors,
@@ -62,6 +64,8 @@ def demo(out: Path | None, as_json: bool) -> None:
         f" as often as planted; over-reported (a decoy matched): {', '.join(hunted.over_reported) or 'none'};"
         f" missed: {', '.join(hunted.missed) or 'none'}"
     )
+    for line in summary_lines(result.hunts):
+        click.echo(f"  {line}")
     click.echo("\nAttribution of the case (report findings, the responders' evidence, the hunt's sightings):")
     click.echo("  " + render_attribution(result.attribution).split("\n\nWhy", 1)[0].replace("\n", "\n  "))
     click.echo(f"  (the explanation of each leading candidate is in {result.files['attribution (text)']})")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from heistwatch.cli.main import Exit, cli, echo_json, open_kb_path
 from heistwatch.hunt import HuntReport, IndicatorSet, hunt_logs
+from heistwatch.hunt.findings import HuntFindings, findings_bundle, record_findings
 from heistwatch.kb import SQLiteStore
-from heistwatch.share.stix_sightings import sightings_bundle
+
+Command = TypeVar("Command", bound=Callable[..., None])
 
 
 @cli.group()
@@ -20,14 +24,54 @@ def hunt() -> None:
     """Search the exchange's own data for the campaign."""
 
 
+def finding_options(command: Command) -> Command:
+    """The options every hunt shares for its findings: --record/--no-record, --stix FILE, --organisation."""
+    options = (
+        click.option(
+            "--record/--no-record", default=True, show_default=True, help="Keep the sightings in the knowledge base."
+        ),
+        click.option(
+            "--stix", "stix", type=click.Path(dir_okay=False, path_type=Path), help="Also write them as STIX 2.1."
+        ),
+        click.option("--organisation", default="our exchange", show_default=True, help="Who made the sightings."),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def keep_findings(
+    ctx: click.Context, findings: HuntFindings, record: bool, stix: Path | None, organisation: str
+) -> int | None:
+    """Record the findings in the knowledge base and write them as STIX 2.1; the count of new sightings, if recorded.
+
+    Without a knowledge base nothing is recorded (said on stderr); `--stix` still writes the hunt's own findings.
+    """
+    kb: Path = ctx.obj["kb"]
+    if record and not kb.exists():
+        click.echo(f"sightings not recorded: no knowledge base at {kb} (run `heistwatch kb build`)", err=True)
+    store = SQLiteStore(kb if kb.exists() else ":memory:")
+    try:
+        new = record_findings(store, findings, _now()) if record and kb.exists() else None
+        if stix:
+            stix.write_text(json.dumps(findings_bundle(store, findings, organisation), indent=1), encoding="utf-8")
+    finally:
+        store.close()
+    if new is not None:
+        click.echo(f"{len(findings.sightings)} sightings kept in the knowledge base ({new} new)", err=True)
+    return new
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @hunt.command("logs")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "log_format", type=click.Choice(["jsonl", "csv", "zeek", "text"]), help="Skip detection.")
 @click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
 @click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path), help="Resume file for long hunts.")
-@click.option("--record/--no-record", default=True, show_default=True, help="Keep the sightings in the knowledge base.")
-@click.option("--stix", "stix", type=click.Path(dir_okay=False, path_type=Path), help="Also write them as STIX 2.1.")
-@click.option("--organisation", default="our exchange", show_default=True, help="Who made the sightings (STIX).")
+@finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print sightings and problems as JSON.")
 @click.pass_context
 def logs(
@@ -45,13 +89,10 @@ def logs(
     store = SQLiteStore(open_kb_path(ctx))
     try:
         indicators = IndicatorSet.from_indicators(store.indicators())
-        report = _hunt(paths, indicators, workers, state, log_format)
-        if record:
-            store.record_sightings(report.sightings, datetime.now(UTC).isoformat(timespec="seconds"))
-        if stix:
-            stix.write_text(json.dumps(sightings_bundle(store, report.sightings, organisation), indent=1))
     finally:
         store.close()
+    report = _hunt(paths, indicators, workers, state, log_format)
+    keep_findings(ctx, HuntFindings(sightings=report.sightings), record, stix, organisation)
     if as_json:
         echo_json(
             {

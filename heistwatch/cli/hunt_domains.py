@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from heistwatch.cli.hunt import hunt
+from heistwatch.cli.hunt import finding_options, hunt, keep_findings
 from heistwatch.cli.main import Exit, echo_json
 from heistwatch.hunt.domains import DomainReport, DomainSighting, hunt_domains
+from heistwatch.hunt.findings import domain_findings
 from heistwatch.hunt.lookalike import LookalikeFinder
 
 STATE_NAME = "lookalike-state.json"
@@ -28,6 +29,7 @@ STATE_NAME = "lookalike-state.json"
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every lookalike, not only those new since the last run.")
 @click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
+@finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print lookalikes and problems as JSON.")
 @click.pass_context
 def domains(
@@ -40,9 +42,15 @@ def domains(
     state: Path | None,
     show_all: bool,
     workers: int,
+    record: bool,
+    stix: Path | None,
+    organisation: str,
     as_json: bool,
 ) -> None:
-    """Find lookalike domains (typos, homoglyphs, IDN, TLD swaps, combosquats) in DNS/proxy/mail logs and CT dumps."""
+    """Find lookalike domains (typos, homoglyphs, IDN, TLD swaps, combosquats) in DNS/proxy/mail logs and CT dumps.
+
+    Each lookalike shown is kept as a domain indicator (source "lookalike-hunt") with its sighting.
+    """
     if not logs and not ct:
         raise click.UsageError("give at least one log file or --ct dump")
     finder = LookalikeFinder(brands, lures, allow)
@@ -56,6 +64,7 @@ def domains(
         report = hunt_domains(
             logs, finder, ct=ct, state_path=state_path, report_all=show_all, progress=advance, workers=workers
         )
+    keep_findings(ctx, domain_findings(report), record, stix, organisation)
     if as_json:
         echo_json(report_dict(report, state_path))
     else:

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from heistwatch.cli.hunt import hunt
+from heistwatch.cli.hunt import finding_options, hunt, keep_findings
 from heistwatch.cli.main import Exit, echo_json
 from heistwatch.hunt.files import FileFinding, FileHuntReport, Limits, hunt_files
+from heistwatch.hunt.findings import HuntFindings, file_findings, yara_rule_texts
 from heistwatch.hunt.fuzzy import DEFAULT_THRESHOLD, Neighbour, load_family_index
 from heistwatch.hunt.logs import Problem
 from heistwatch.hunt.yara_scan import compile_rules
@@ -32,6 +33,7 @@ _DEFAULTS = Limits()
 @click.option("--max-bytes", default=_DEFAULTS.max_bytes, show_default=True, help="Bytes of one file or member.")
 @click.option("--max-total", default=_DEFAULTS.max_total, show_default=True, help="Bytes unpacked per file.")
 @click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
+@finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings, scanned files and problems as JSON.")
 @click.pass_context
 def files(
@@ -46,9 +48,15 @@ def files(
     max_bytes: int,
     max_total: int,
     workers: int,
+    record: bool,
+    stix: Path | None,
+    organisation: str,
     as_json: bool,
 ) -> None:
-    """Scan files, folders and archives with YARA-X rules, TLSH family neighbours and the knowledge base's hashes."""
+    """Scan files, folders and archives with YARA-X rules, TLSH family neighbours and the knowledge base's hashes.
+
+    Hash hits, YARA matches (the rule stored as an indicator) and family matches are kept as sightings.
+    """
     compiled = compile_rules(rules) if rules else None
     index, index_problems = load_family_index(families) if families else (None, [])
     with click.progressbar(length=1, label="hunting files", file=sys.stderr) as bar:
@@ -70,8 +78,10 @@ def files(
             progress=advance,
         )
     problems = [*index_problems, *report.problems]
+    found = file_findings(report, yara_rule_texts(rules) if rules else {})
+    keep_findings(ctx, found, record, stix, organisation)
     if as_json:
-        echo_json(_report_dict(report, index_problems))
+        echo_json(_report_dict(report, index_problems, found))
     else:
         for finding in report.findings:
             click.echo(_finding_line(finding))
@@ -117,8 +127,9 @@ def _neighbour_dict(neighbour: Neighbour | None) -> dict[str, Any] | None:
     return {**dataclasses.asdict(neighbour), "matched": neighbour.matched, "verdict": neighbour.verdict}
 
 
-def _report_dict(report: FileHuntReport, index_problems: list[Problem]) -> dict[str, Any]:
+def _report_dict(report: FileHuntReport, index_problems: list[Problem], found: HuntFindings) -> dict[str, Any]:
     return {
+        "sightings": [{**dataclasses.asdict(s), "id": s.id} for s in found.sightings],
         "findings": [
             {
                 "file": f.file,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from heistwatch.cli.hunt import hunt
+from heistwatch.cli.hunt import finding_options, hunt, keep_findings
 from heistwatch.cli.main import Exit, echo_json, open_kb_path
+from heistwatch.hunt.findings import HuntFindings, mail_findings
 from heistwatch.hunt.lures import MEDIUM, LureFinding, MailHuntReport, hunt_mail, load_domains
 from heistwatch.hunt.mail import mail_files
 from heistwatch.hunt.matcher import IndicatorSet
@@ -36,6 +37,7 @@ from heistwatch.kb import SQLiteStore
     show_default=True,
     help="Also match the knowledge base's indicators (needs a built knowledge base).",
 )
+@finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings and problems as JSON.")
 @click.pass_context
 def mail(
@@ -44,16 +46,24 @@ def mail(
     min_score: int,
     new_domains: Path | None,
     indicators: bool,
+    record: bool,
+    stix: Path | None,
+    organisation: str,
     as_json: bool,
 ) -> None:
-    """Score every message for recruiter / trading-firm lures, dangerous attachments and links, with reasons."""
+    """Score every message for recruiter / trading-firm lures, dangerous attachments and links, with reasons.
+
+    Knowledge-base indicators found in messages are kept as sightings; lure scores are shown, not stored.
+    """
     indicator_set = _indicators(ctx) if indicators else None
     domains = load_domains(new_domains) if new_domains else frozenset[str]()
     total = sum(p.stat().st_size for p in mail_files(paths))
     with click.progressbar(length=max(total, 1), label="reading mail", file=sys.stderr) as bar:
         report = hunt_mail(paths, indicator_set, min_score=min_score, new_domains=domains, on_bytes=bar.update)
+    found = mail_findings(report)
+    keep_findings(ctx, found, record, stix, organisation)
     if as_json:
-        echo_json(_as_dict(report))
+        echo_json(_as_dict(report, found))
     else:
         _echo_text(report, min_score)
     if report.problems:
@@ -68,8 +78,9 @@ def _indicators(ctx: click.Context) -> IndicatorSet:
         store.close()
 
 
-def _as_dict(report: MailHuntReport) -> dict[str, object]:
+def _as_dict(report: MailHuntReport, found: HuntFindings) -> dict[str, object]:
     return {
+        "sightings": [{**asdict(s), "id": s.id} for s in found.sightings],
         "findings": [{**asdict(f), "level": f.level} for f in report.findings],
         "problems": [asdict(p) for p in report.problems],
         "messages": report.messages,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from heistwatch.cli.hunt import hunt
+from heistwatch.cli.hunt import finding_options, hunt, keep_findings
 from heistwatch.cli.main import Exit, echo_json
 from heistwatch.errors import InputError
+from heistwatch.hunt.findings import HuntFindings, sigma_findings
 from heistwatch.hunt.sigma import RuleSet, SigmaReport, convert, hunt_sigma, load_rules, targets
 
 
@@ -26,6 +27,7 @@ from heistwatch.hunt.sigma import RuleSet, SigmaReport, convert, hunt_sigma, loa
 @click.option("--convert", "target", help="Print the rules as queries for this SIEM instead of hunting.")
 @click.option("--pipeline", multiple=True, help="pySigma pipeline for --convert (repeatable), e.g. splunk_cim.")
 @click.option("--format", "output_format", default="default", show_default=True, help="Output format for --convert.")
+@finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("logs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.pass_context
@@ -35,10 +37,16 @@ def sigma(
     target: str | None,
     pipeline: tuple[str, ...],
     output_format: str,
+    record: bool,
+    stix: Path | None,
+    organisation: str,
     as_json: bool,
     logs: tuple[Path, ...],
 ) -> None:
-    """Run Sigma rules on JSON-lines proxy, DNS and process logs (gzip/zstd), or convert them with --convert."""
+    """Run Sigma rules on JSON-lines proxy, DNS and process logs (gzip/zstd), or convert them with --convert.
+
+    Each matched rule is kept as a "sigma" indicator and each matched record (file:line) as its sighting.
+    """
     rules = load_rules(rule_paths)
     for problem in rules.problems:
         click.echo(f"{problem.file}:{problem.line}: {problem.problem}", err=True)
@@ -54,17 +62,20 @@ def sigma(
                 bar.update(finished - bar.pos)
 
             report = hunt_sigma(rules, logs, progress=advance)
-        _show(report, rules, as_json)
+        found = sigma_findings(report)
+        keep_findings(ctx, found, record, stix, organisation)
+        _show(report, rules, found, as_json)
         if report.problem_count:
             ctx.exit(Exit.BAD_INPUT)
     if rules.problems:
         ctx.exit(Exit.BAD_INPUT)
 
 
-def _show(report: SigmaReport, rules: RuleSet, as_json: bool) -> None:
+def _show(report: SigmaReport, rules: RuleSet, found: HuntFindings, as_json: bool) -> None:
     if as_json:
         echo_json(
             {
+                "sightings": [{**asdict(s), "id": s.id} for s in found.sightings],
                 "matches": [asdict(m) for m in report.matches],
                 "applied": [asdict(r) for r in report.applied],
                 "skipped": [asdict(s) for s in report.skipped],

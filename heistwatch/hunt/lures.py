@@ -588,6 +588,7 @@ def mail_sightings(report: MailHuntReport) -> list[Sighting]:
                         raw=finding.subject,
                         first_seen=seen,
                         last_seen=seen,
+                        hunt="mail",
                     )
                 )
     return out

@@ -225,6 +225,8 @@ class IndicatorSet:
         return self
 
     def _add(self, ident: str, kind: str, value: str) -> None:
+        if kind not in _KIND_ROLE:  # rules (yara, sigma) and TLSH digests are not values a log line holds
+            return
         key = _match_key(kind, value)
         if key is not None and kind in ("ipv4", "ipv6"):
             block = _block(key)

@@ -1,4 +1,9 @@
-"""Indicator kinds: how each value is normalized and written as a STIX pattern."""
+"""Indicator kinds: how each value is normalized and written as a STIX pattern.
+
+Most kinds are observables matched by a STIX pattern. Two are detection rules the exchange hunted with: a YARA
+rule (value `namespace:rule`) and a Sigma rule (value: its id); their pattern is the rule's text and their STIX
+`pattern_type` is "yara" or "sigma", as STIX 2.1 allows. A `tlsh` indicator is a known sample's TLSH digest.
+"""
 
 from __future__ import annotations
 
@@ -76,6 +81,31 @@ def _btc(value: str) -> str:
     return address
 
 
+_TLSH = re.compile(r"(?:T1)?([0-9A-F]{70})")
+_YARA = re.compile(r"[^\s:]{1,128}:[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _tlsh(value: str) -> str:
+    match = _TLSH.fullmatch(value.strip().upper())
+    if not match:
+        raise ValueError("not a TLSH digest (T1 and 70 hex digits)")
+    return f"T1{match.group(1)}"
+
+
+def _yara(value: str) -> str:
+    name = value.strip()
+    if not _YARA.fullmatch(name):
+        raise ValueError("not a YARA rule name written namespace:rule")
+    return name  # YARA identifiers are case-sensitive
+
+
+def _sigma(value: str) -> str:
+    rule_id = value.strip()
+    if not rule_id or any(c.isspace() for c in rule_id):
+        raise ValueError("not a Sigma rule id")
+    return rule_id.lower()  # Sigma ids are UUIDs, compared without case
+
+
 def _stripped(value: str) -> str:
     text = value.strip()
     if not text:
@@ -97,7 +127,12 @@ KINDS: dict[str, tuple[Callable[[str], str], str]] = {
     "btc": (_btc, "x-crypto-wallet:value"),
     "eth": (_eth, "x-crypto-wallet:value"),
     "registry": (_stripped, "windows-registry-key:key"),
+    "tlsh": (_tlsh, "file:hashes.TLSH"),
+    "yara": (_yara, ""),
+    "sigma": (_sigma, ""),
 }
+# Rule kinds: the pattern is the rule's own text, in the STIX pattern language of that name.
+RULE_KINDS = frozenset({"yara", "sigma"})
 
 
 def normalize_indicator(kind: str, value: str) -> str:
@@ -107,8 +142,15 @@ def normalize_indicator(kind: str, value: str) -> str:
     return KINDS[kind][0](value)
 
 
+def pattern_type(kind: str) -> str:
+    """The STIX 2.1 `pattern_type` of an indicator of `kind`: "yara" or "sigma" for rules, else "stix"."""
+    return kind if kind in RULE_KINDS else "stix"
+
+
 def stix_pattern(kind: str, value: str) -> str:
-    """The STIX 2.1 pattern that matches a normalized indicator value."""
+    """The STIX 2.1 pattern that matches a normalized indicator value (rule kinds have their text instead)."""
+    if kind in RULE_KINDS:
+        raise ValueError(f"a {kind} indicator's pattern is its rule text, not derived from its value")
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"[{KINDS[kind][1]} = '{escaped}']"
 
@@ -124,15 +166,21 @@ def make_indicator(
     last_seen: str | None = None,
     reference: str | None = None,
     description: str = "",
+    rule_text: str | None = None,
 ) -> Indicator:
-    """An indicator with a normalized value, its pattern and a deterministic id (source, kind, value)."""
+    """An indicator with a normalized value, its pattern and a deterministic id (source, kind, value).
+
+    Rule kinds ("yara", "sigma") need `rule_text`, which becomes the pattern; other kinds refuse it.
+    """
     normalized = normalize_indicator(kind, value)
+    if (kind in RULE_KINDS) != (rule_text is not None):
+        raise ValueError(f"rule_text is {'required' if kind in RULE_KINDS else 'only for rule kinds'} ({kind})")
     return Indicator(
         id=derive_id("indicator", source, kind, normalized),
         kind=kind,
         value=normalized,
         source=source,
-        pattern=stix_pattern(kind, normalized),
+        pattern=rule_text if rule_text is not None else stix_pattern(kind, normalized),
         first_seen=first_seen,
         last_seen=last_seen,
         confidence=confidence,

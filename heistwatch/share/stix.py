@@ -35,7 +35,7 @@ from heistwatch.model import (
     Source,
     derive_id,
 )
-from heistwatch.model.indicators import KINDS
+from heistwatch.model.indicators import KINDS, pattern_type
 
 _TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 _OBJECT_TYPES = {t.value: t for t in ObjectType}
@@ -188,7 +188,7 @@ def _indicator_sdo(ind: Indicator, stamp: str) -> dict[str, Any]:
     sdo.update(
         name=ind.value,
         pattern=ind.pattern,
-        pattern_type="stix",
+        pattern_type=pattern_type(ind.kind),
         valid_from=ind.first_seen or stamp,
         indicator_types=["malicious-activity"],
     )
