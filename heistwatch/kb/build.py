@@ -19,7 +19,7 @@ from heistwatch.kb.seed.attack import load_attack
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
 from heistwatch.kb.seed.misp import load_misp_galaxies
 from heistwatch.kb.sqlite import SQLiteStore
-from heistwatch.model import ImportBatch, Indicator, ReportBatch
+from heistwatch.model import ImportBatch, Indicator, ReportBatch, Source
 
 Progress = Callable[[str], None]
 
@@ -80,7 +80,7 @@ def _build(
 
 
 def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
-    """Copy the reports (with findings and indicators) and sightings of the knowledge base being replaced."""
+    """Copy the reports (with findings and indicators), other sources' records and the sightings being replaced."""
     if not old.exists():
         return
     try:
@@ -99,12 +99,34 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
             batch = ReportBatch(sources[report.source], report, findings, tuple(by_source[report.source]))
             rebuilt.import_report(batch)
             records["reports-kept"] = records.get("reports-kept", 0) + 1
+        seeded = {s.key for s in rebuilt.sources()}
+        for key in sorted(set(sources) - seeded):
+            _carry_source(previous, rebuilt, sources[key], by_source[key], records)
     except sqlite3.DatabaseError:
         records["reports-unreadable"] = 1
     finally:
         previous.close()
         rebuilt.close()
     _carry_sightings(old, new, records)
+
+
+def _carry_source(
+    previous: SQLiteStore, rebuilt: SQLiteStore, source: Source, indicators: list[Indicator], records: dict[str, int]
+) -> None:
+    """Copy what one source the build does not load gave (a STIX import, a hunt's rules): all of it, or none."""
+    batch = ImportBatch(
+        sources=(source,),
+        objects=tuple(previous.objects(source=source.key)),
+        claims=tuple(c for c in previous.claims() if c.source == source.key),
+        relationships=tuple(r for r in previous.relationships() if r.source == source.key),
+        indicators=tuple(indicators),
+    )
+    try:
+        rebuilt.import_batch(batch)
+    except StoreError:  # it points at records the new build no longer has
+        records["sources-dropped"] = records.get("sources-dropped", 0) + 1
+        return
+    records["sources-kept"] = records.get("sources-kept", 0) + 1
 
 
 def _carry_sightings(old: Path, new: Path, records: dict[str, int]) -> None:

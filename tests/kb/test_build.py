@@ -10,7 +10,7 @@ from heistwatch.errors import ClaimsFileError
 from heistwatch.kb import SQLiteStore, build_knowledge_base
 from heistwatch.kb.build import BuildReport
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
-from heistwatch.model import Sighting
+from heistwatch.model import ImportBatch, Sighting, Source, make_indicator
 from tests.conftest import report_batch
 
 GOOD_CLAIM = """\
@@ -132,4 +132,20 @@ def test_rebuild_over_a_damaged_file_still_builds(tmp_path: Path) -> None:
     assert report.records["reports-unreadable"] == 1
     store = SQLiteStore(target)
     assert store.stats()
+    store.close()
+
+
+def test_rebuild_keeps_what_other_sources_stored(tmp_path: Path) -> None:
+    target = tmp_path / "kb.sqlite"
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD_CLAIM, encoding="utf-8")
+    build_knowledge_base(target, claims_files=[good])
+    lookalike = make_indicator("domain", "hokuto-exchange-login.com", source="lookalike-hunt")
+    store = SQLiteStore(target)
+    store.import_batch(ImportBatch(sources=(Source("lookalike-hunt", "lookalike hunt"),), indicators=(lookalike,)))
+    store.close()
+    report = build_knowledge_base(target, claims_files=[good])
+    assert report.records["sources-kept"] == 1
+    store = SQLiteStore(target)
+    assert store.indicators(kind="domain") == [lookalike]
     store.close()
