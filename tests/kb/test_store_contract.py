@@ -1,4 +1,4 @@
-"""The contract every KnowledgeStore backend must keep (SQLite now; PostgreSQL will run the same tests)."""
+"""The contract every KnowledgeStore backend must keep: SQLite (in memory and on file) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from heistwatch.errors import StoreError
 from heistwatch.kb import KnowledgeStore, SQLiteStore
+from heistwatch.kb.postgres import PostgresStore
 from heistwatch.model import (
     Claim,
     ImportBatch,
@@ -20,11 +21,16 @@ from heistwatch.model import (
     name_key,
 )
 from tests.conftest import report_batch, sample_batch
+from tests.kb.pg import pg_dsn, postgres_server  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file"])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KnowledgeStore]:
-    backend = SQLiteStore(":memory:" if request.param == "sqlite-memory" else tmp_path / "kb.sqlite")
+    backend: KnowledgeStore
+    if request.param == "postgres":
+        backend = PostgresStore(request.getfixturevalue("pg_dsn"))
+    else:
+        backend = SQLiteStore(":memory:" if request.param == "sqlite-memory" else tmp_path / "kb.sqlite")
     yield backend
     backend.close()
 
@@ -132,3 +138,31 @@ def test_sightings_are_stored_once_per_place_and_updated_when_seen_again(store: 
     assert [(s.line, s.count) for s in store.sightings()] == [(3, 5), (7, 1)]
     assert store.sightings(kind="domain", value="a.example")[0] == _sighting(3, count=5)
     assert store.sightings(kind="ipv4") == []
+
+
+def test_text_is_ordered_bytewise_and_empty_filters_match_nothing(store: KnowledgeStore) -> None:
+    batch = sample_batch()
+    spelled = [dataclasses.replace(batch.objects[1], id=f"x--{s}", name=s) for s in ("é", "a", "Z", "B", "ä")]
+    store.import_batch(dataclasses.replace(batch, objects=(*batch.objects, *spelled)))
+    assert [o.id for o in store.objects(source="publisher-b") if o.id.startswith("x--")] == [
+        "x--B",
+        "x--Z",
+        "x--a",
+        "x--ä",
+        "x--é",
+    ]
+    rows = [(n.key, n.object_id, n.name) for n in store.names()]
+    assert rows == sorted(rows)  # Python orders str by code point, which is UTF-8 byte order
+    assert store.objects(ids=[]) == []
+    assert store.claims(about=[]) == []
+    assert store.relationships(from_ids=[], type="uses") == []
+
+
+def test_a_record_twice_in_one_write_is_stored_once(store: KnowledgeStore) -> None:
+    batch = sample_batch()
+    actor = batch.objects[0]
+    twice = (dataclasses.replace(actor, name="Zeta"), dataclasses.replace(actor, name="Alpha"))
+    store.import_batch(dataclasses.replace(batch, objects=(*batch.objects[1:], *twice)))
+    assert [o.name for o in store.objects(ids=[actor.id])] == ["Zeta"]  # the last in sorted order, as SQLite's
+    assert store.record_sightings([_sighting(3), _sighting(3, count=9)], "2026-01-01T00:00:00Z") == 1
+    assert [s.count for s in store.sightings()] == [9]
