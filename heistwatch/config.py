@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 
-def default_kb_path() -> Path:
-    """Where the knowledge base lives unless told otherwise ($HEISTWATCH_KB, else the XDG data folder)."""
-    if os.environ.get("HEISTWATCH_KB"):
-        return Path(os.environ["HEISTWATCH_KB"])
-    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return data_home / "heistwatch" / "kb.sqlite"
+def data_folder() -> Path:
+    """heistwatch's folder in the XDG data home: the default knowledge base and state files live here."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "heistwatch"
+
+
+def default_kb() -> str:
+    """The knowledge base unless told otherwise: $HEISTWATCH_KB (a file or a postgresql:// URL), else a file in
+    the data folder."""
+    return os.environ.get("HEISTWATCH_KB") or str(data_folder() / "kb.sqlite")

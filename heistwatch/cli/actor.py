@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from heistwatch.cli.main import cli, echo_json, open_kb_path
-from heistwatch.kb import Resolver, SQLiteStore
+from heistwatch.cli.main import cli, echo_json, open_kb
+from heistwatch.kb import Resolver
 from heistwatch.share.text import render_resolution
 
 
@@ -15,7 +15,7 @@ from heistwatch.share.text import render_resolution
 @click.pass_context
 def actor(ctx: click.Context, name: str, as_json: bool) -> None:
     """Claims per source, combined view, techniques and software of an actor, campaign or family NAME."""
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         resolution = Resolver(store).resolve(name)
         names = {s.key: s.name for s in store.sources()}

@@ -9,9 +9,9 @@ import click
 from heistwatch.attribute.evidence import findings_evidence, read_evidence, sighting_evidence
 from heistwatch.attribute.knowledge import Attributor
 from heistwatch.attribute.model import Evidence
-from heistwatch.cli.main import cli, echo_json, open_kb_path
+from heistwatch.cli.main import cli, echo_json, open_kb
 from heistwatch.errors import NotFoundError
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb import KnowledgeStore
 from heistwatch.share.attribution import attribution_dict, render_attribution
 
 
@@ -36,7 +36,7 @@ def attribute_command(
         raise click.UsageError("give an EVIDENCE file or --report, not both")
     if evidence is None and report is None and not with_sightings:
         raise click.UsageError("give an EVIDENCE file, --report or --sightings")
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         items = read_evidence(evidence, store) if evidence else _report_evidence(store, report) if report else []
         if with_sightings:
@@ -50,7 +50,7 @@ def attribute_command(
         click.echo(render_attribution(levels))
 
 
-def _report_evidence(store: SQLiteStore, wanted: str) -> list[Evidence]:
+def _report_evidence(store: KnowledgeStore, wanted: str) -> list[Evidence]:
     for report in store.reports():
         if wanted in (report.id, report.sha256, report.name, Path(report.name).name):
             return findings_evidence(store.findings(report.id), store, report)

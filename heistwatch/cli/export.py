@@ -21,10 +21,10 @@ import click
 from heistwatch.attribute.evidence import findings_evidence
 from heistwatch.attribute.knowledge import Attributor
 from heistwatch.attribute.profiles import knowledge_profiles
-from heistwatch.cli.main import cli, echo_json, open_kb_path
+from heistwatch.cli.main import cli, echo_json, open_kb
 from heistwatch.errors import InputError, NotFoundError
 from heistwatch.ingest.text import extract_text
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb import KnowledgeStore
 from heistwatch.kb.seed.attack import SOURCE_KEY as ATTACK
 from heistwatch.kb.seed.attack import attack_version
 from heistwatch.model import TLP, Report
@@ -126,8 +126,8 @@ def _done(path: Path | None, as_json: bool, what: str, details: dict[str, Any]) 
         click.echo(f"wrote {what} to {where}", err=path is None)
 
 
-def _store(ctx: click.Context) -> SQLiteStore:
-    return SQLiteStore(open_kb_path(ctx))
+def _store(ctx: click.Context) -> KnowledgeStore:
+    return open_kb(ctx)
 
 
 def _one_of(actor: str | None, report: str | None, *, required: bool) -> None:

@@ -11,10 +11,11 @@ from typing import TypeVar
 
 import click
 
-from heistwatch.cli.main import Exit, cli, echo_json, open_kb_path
+from heistwatch.cli.main import Exit, cli, echo_json, open_kb
+from heistwatch.errors import StoreError
 from heistwatch.hunt import HuntReport, IndicatorSet, hunt_logs
 from heistwatch.hunt.findings import HuntFindings, findings_bundle, record_findings
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb import KnowledgeStore, SQLiteStore
 
 Command = TypeVar("Command", bound=Callable[..., None])
 
@@ -47,12 +48,15 @@ def keep_findings(
 
     Without a knowledge base nothing is recorded (said on stderr); `--stix` still writes the hunt's own findings.
     """
-    kb: Path = ctx.obj["kb"]
-    if record and not kb.exists():
-        click.echo(f"sightings not recorded: no knowledge base at {kb} (run `heistwatch kb build`)", err=True)
-    store = SQLiteStore(kb if kb.exists() else ":memory:")
     try:
-        new = record_findings(store, findings, _now()) if record and kb.exists() else None
+        store: KnowledgeStore = open_kb(ctx)
+        built = True
+    except StoreError as exc:
+        if record:
+            click.echo(f"sightings not recorded: {exc}", err=True)
+        store, built = SQLiteStore(":memory:"), False
+    try:
+        new = record_findings(store, findings, _now()) if record and built else None
         if stix:
             stix.write_text(json.dumps(findings_bundle(store, findings, organisation), indent=1), encoding="utf-8")
     finally:
@@ -86,7 +90,7 @@ def logs(
     as_json: bool,
 ) -> None:
     """Match every indicator in the knowledge base against log files (JSON lines, CSV, Zeek; gzip/zstd)."""
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         indicators = IndicatorSet.from_indicators(store.indicators())
     finally:

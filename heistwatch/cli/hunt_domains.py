@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from heistwatch.cli.hunt import finding_options, hunt, keep_findings
-from heistwatch.cli.main import Exit, echo_json
+from heistwatch.cli.main import Exit, echo_json, kb_folder
 from heistwatch.hunt.domains import DomainReport, DomainSighting, hunt_domains
 from heistwatch.hunt.findings import domain_findings
 from heistwatch.hunt.lookalike import LookalikeFinder
@@ -54,7 +54,7 @@ def domains(
     if not logs and not ct:
         raise click.UsageError("give at least one log file or --ct dump")
     finder = LookalikeFinder(brands, lures, allow)
-    state_path = state or Path(ctx.obj["kb"]).parent / STATE_NAME
+    state_path = state or kb_folder(ctx) / STATE_NAME
     with click.progressbar(length=1, label="hunting lookalikes", file=sys.stderr) as bar:
 
         def advance(finished: int, total: int) -> None:

@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from heistwatch.cli.hunt import finding_options, hunt, keep_findings
-from heistwatch.cli.main import Exit, echo_json
+from heistwatch.cli.main import Exit, echo_json, open_kb
+from heistwatch.errors import StoreError
 from heistwatch.hunt.files import FileFinding, FileHuntReport, Limits, hunt_files
 from heistwatch.hunt.findings import HuntFindings, file_findings, yara_rule_texts
 from heistwatch.hunt.fuzzy import DEFAULT_THRESHOLD, Neighbour, load_family_index
 from heistwatch.hunt.logs import Problem
 from heistwatch.hunt.yara_scan import compile_rules
-from heistwatch.kb import SQLiteStore
 from heistwatch.model import Indicator
 
 _DEFAULTS = Limits()
@@ -69,7 +69,7 @@ def files(
             paths,
             rules=compiled,
             index=index,
-            indicators=_hash_indicators(ctx.obj["kb"]),
+            indicators=_hash_indicators(ctx),
             fuzzy=fuzzy,
             ssdeep=ssdeep,
             limits=Limits(max_depth=max_depth, max_bytes=max_bytes, max_total=max_total),
@@ -95,11 +95,12 @@ def files(
         ctx.exit(Exit.BAD_INPUT)
 
 
-def _hash_indicators(kb: Path) -> list[Indicator]:
+def _hash_indicators(ctx: click.Context) -> list[Indicator]:
     """The knowledge base's file-hash indicators; none when no knowledge base has been built."""
-    if not kb.exists():
+    try:
+        store = open_kb(ctx)
+    except StoreError:
         return []
-    store = SQLiteStore(kb)
     try:
         return [i for kind in ("md5", "sha1", "sha256") for i in store.indicators(kind=kind)]
     finally:

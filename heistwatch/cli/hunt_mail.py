@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 
 from heistwatch.cli.hunt import finding_options, hunt, keep_findings
-from heistwatch.cli.main import Exit, echo_json, open_kb_path
+from heistwatch.cli.main import Exit, echo_json, open_kb
 from heistwatch.hunt.findings import HuntFindings, mail_findings
 from heistwatch.hunt.lures import MEDIUM, LureFinding, MailHuntReport, hunt_mail, load_domains
 from heistwatch.hunt.mail import mail_files
 from heistwatch.hunt.matcher import IndicatorSet
-from heistwatch.kb import SQLiteStore
 
 
 @hunt.command("mail")
@@ -71,7 +70,7 @@ def mail(
 
 
 def _indicators(ctx: click.Context) -> IndicatorSet:
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         return IndicatorSet.from_indicators(store.indicators())
     finally:

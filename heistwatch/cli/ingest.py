@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from heistwatch.cli.main import Exit, cli, echo_json, open_kb_path
+from heistwatch.cli.main import Exit, cli, echo_json, open_kb
 from heistwatch.ingest.analyze import Analysis, Analyzer, Outcome, document_paths, ingest_documents
 from heistwatch.ingest.text import FORMATS, Document, document_from_bytes
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb import KnowledgeStore
 from heistwatch.share.stix_report import report_bundle
 
 
@@ -40,7 +40,7 @@ def ingest(
     PATHS are files, folders (every .txt/.md/.adoc/.html/.pdf under them) or `-` for stdin. A file that cannot
     be read is reported and skipped; the others are stored, each in its own transaction.
     """
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         analyzer = Analyzer(store)
         inputs = list(_inputs(paths, stdin_format))
@@ -77,7 +77,7 @@ def _inputs(paths: tuple[Path, ...], stdin_format: str) -> Iterator[Path | Docum
             yield from document_paths([path])
 
 
-def _write_bundle(store: SQLiteStore, analysis: Analysis, folder: Path) -> None:
+def _write_bundle(store: KnowledgeStore, analysis: Analysis, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     report = analysis.batch.report
     bundle = report_bundle(store, report.id, analysis.document.text)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import click
 
-from heistwatch.cli.main import cli, echo_json, open_kb_path
-from heistwatch.kb import SQLiteStore, build_knowledge_base
+from heistwatch.cli.main import cli, echo_json, open_kb
+from heistwatch.kb import build_knowledge_base
+from heistwatch.kb.open import describe_target, is_postgres
 from heistwatch.share.stix import export_bundle, import_bundle
 from heistwatch.share.text import render_stats
 
@@ -18,16 +20,35 @@ def kb() -> None:
     """Build and inspect the knowledge base."""
 
 
+def _load_into_server(url: str, built: Path) -> None:
+    """Copy a freshly built knowledge base file into a PostgreSQL server, keeping the server's reports and sightings."""
+    from heistwatch.kb.postgres import PostgresStore, copy_knowledge_base  # psycopg only when a server is used
+
+    store = PostgresStore(url)
+    try:
+        copy_knowledge_base(built, store)
+    finally:
+        store.close()
+
+
 @kb.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @click.pass_context
 def build(ctx: click.Context, as_json: bool) -> None:
-    """Build the knowledge base from the packaged open data and the claims pack (atomic swap)."""
-    report = build_knowledge_base(ctx.obj["kb"], progress=lambda m: click.echo(m, err=True))
+    """Build the knowledge base from the packaged open data and the claims pack (atomic swap).
+
+    For a PostgreSQL URL it is built in a temporary file and loaded into the server in one transaction.
+    """
+    target = ctx.obj["kb"]
+    with tempfile.TemporaryDirectory(prefix="heistwatch-build-") as scratch:
+        path = Path(scratch) / "kb.sqlite" if is_postgres(target) else target
+        report = build_knowledge_base(path, progress=lambda m: click.echo(m, err=True))
+        if is_postgres(target):
+            _load_into_server(str(target), report.path)
     if as_json:
         echo_json(
             {
-                "path": str(report.path),
+                "path": describe_target(target),
                 "seconds": round(report.seconds, 3),
                 "records": report.records,
                 "unresolved_links": report.unresolved_links,
@@ -35,7 +56,7 @@ def build(ctx: click.Context, as_json: bool) -> None:
         )
     else:
         click.echo(
-            f"built {report.path} in {report.seconds:.1f} s: "
+            f"built {describe_target(target)} in {report.seconds:.1f} s: "
             + ", ".join(f"{k} {v}" for k, v in report.records.items())
         )
 
@@ -45,7 +66,7 @@ def build(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts of objects, claims, relationships and indicators per source."""
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         rows = store.stats()
     finally:
@@ -72,7 +93,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def export(ctx: click.Context, out: Path | None) -> None:
     """Export the knowledge base as a STIX 2.1 bundle."""
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         bundle = export_bundle(store)
     finally:
@@ -91,7 +112,7 @@ def export(ctx: click.Context, out: Path | None) -> None:
 @click.pass_context
 def import_(ctx: click.Context, bundles: tuple[Path, ...], as_json: bool) -> None:
     """Import STIX 2.1 bundles, each in one transaction (a bad bundle changes nothing)."""
-    store = SQLiteStore(open_kb_path(ctx))
+    store = open_kb(ctx)
     try:
         reports = [import_bundle(store, path) for path in bundles]
     finally:

@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
-from heistwatch.config import default_kb_path
+from heistwatch.config import data_folder, default_kb
 from heistwatch.errors import HeistwatchError, InputError, NotFoundError, StoreError
+from heistwatch.kb.open import describe_target, is_postgres, open_store, parse_target
+from heistwatch.kb.store import KnowledgeStore
 
 
 class Exit(enum.IntEnum):
@@ -30,27 +32,38 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def open_kb(ctx: click.Context) -> KnowledgeStore:
+    """The knowledge base the user chose (a file or a PostgreSQL URL), refusing one that has not been built."""
+    return open_store(ctx.obj["kb"])
+
+
 def open_kb_path(ctx: click.Context) -> Path:
-    """The knowledge base path the user chose, refusing one that has not been built."""
-    path: Path = ctx.obj["kb"]
-    if not path.exists():
-        raise StoreError(f"{path}: no knowledge base here yet; run `heistwatch kb build` first")
-    return path
+    """The knowledge base file, for the commands that work on SQLite itself (the API server)."""
+    target = ctx.obj["kb"]
+    if is_postgres(target):
+        raise StoreError(f"{describe_target(target)}: this command needs a knowledge base file, not a server")
+    open_store(target).close()
+    return Path(target)
+
+
+def kb_folder(ctx: click.Context) -> Path:
+    """The folder beside the knowledge base, for state files (the default data folder for a server)."""
+    target = ctx.obj["kb"]
+    return data_folder() if is_postgres(target) else Path(target).parent
 
 
 @click.group()
 @click.option(
     "--kb",
     "kb",
-    type=click.Path(path_type=Path),
     default=None,
-    help="Knowledge base file (default: $HEISTWATCH_KB or ~/.local/share/heistwatch/kb.sqlite).",
+    help="Knowledge base file or postgresql:// URL (default: $HEISTWATCH_KB or ~/.local/share/heistwatch/kb.sqlite).",
 )
 @click.version_option(package_name="heistwatch")
 @click.pass_context
-def cli(ctx: click.Context, kb: Path | None) -> None:
+def cli(ctx: click.Context, kb: str | None) -> None:
     """Defend an exchange against state-sponsored theft campaigns, from lure to laundering."""
-    ctx.obj = {"kb": kb or default_kb_path()}
+    ctx.obj = {"kb": parse_target(kb or default_kb())}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -87,7 +87,7 @@ def test_files_without_a_knowledge_base_say_they_did_not_record(tmp_path: Path) 
     write_endpoint_files(random.Random(1), folder, "https://evil.example/a")
     result = _run(tmp_path / "none.sqlite", "files", str(folder), "--rules", str(demo_rules()), "--workers", "1")
     assert result.exit_code == 0, result.output
-    assert "sightings not recorded: no knowledge base" in result.stderr
+    assert "sightings not recorded" in result.stderr and "no knowledge base here yet" in result.stderr
     assert not (tmp_path / "none.sqlite").exists()
 
 
