@@ -25,6 +25,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	bash scripts/install_chromium.sh
+	bash scripts/install_java.sh
 	$(BIN)/pytest
 
 # Benchmarks read ../shared/data (the IOC corpus, the attribution bench); the anchors come from the `bench` extra.
@@ -36,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/hunt.py --size small
 	$(BIN)/python benchmarks/trace.py --size small
+	$(BIN)/python benchmarks/trace_spark.py --size small
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         trace,
         trace_cluster,
         trace_load,
+        trace_spark,
     )
 
     try:
