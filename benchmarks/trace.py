@@ -1,9 +1,12 @@
 """Tracing benchmark: ingest rate, case time, expansion latency and accuracy against the simulator's truth.
 
 A seeded world from `heistwatch.trace.simulate` is ingested into a DuckDB file; the theft transfers seed a FIFO
-trace with the default limits (no hop limit, taint under 5 % of a transfer dropped) that ends in alerts
-(`case_seconds`, graph load from DuckDB included; timed again with the haircut and poison comparison traces the
-alerts carry, which stop at 8 hops). The same case cut at 8 hops with no fraction threshold is scored too
+trace with the default limits (no hop limit, taint under 5 % of a transfer dropped) that crosses bridges (linked
+with the simulator's prices) and ends in alerts (`case_seconds`, graph load from DuckDB included; timed again with
+the haircut and poison comparison traces the alerts carry, which stop at 8 hops). The world's bridge is noisy
+(fees, delays, honest users and look-alike round trips; `--exact-bridges` for the exact payouts of the plain
+simulator); `without_bridges` is the same case with bridges absorbing taint, and `bridge_linking` what linking and
+crossing cost on top of it. The same case cut at 8 hops with no fraction threshold is scored too
 (`eight_hops`). Accuracy is scored against the simulator's ground truth, which the tracer never reads. Anchors, in
 the same run: reachability from the seeds within 8 hops (time-unaware, not expanding labelled services) by a numpy
 CSR BFS and by a DuckDB recursive query.
@@ -19,17 +22,20 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from heistwatch.trace import Limits, Policy, TraceGraph, TransferStore, find_patterns, simulate, trace_case
+from heistwatch.trace.bridges import BridgeRules
 from heistwatch.trace.case import COMPARE
 from heistwatch.trace.evaluate import score_case
-from heistwatch.trace.simulate import Simulation
+from heistwatch.trace.simulate import SIZES, Simulation, bridge_prices
 
 HOPS = 8
+BRIDGES = BridgeRules(bridge_prices())
 
 
 def _timed(fn: Any) -> tuple[float, Any]:
@@ -98,13 +104,17 @@ def _anchor_duckdb(store: TransferStore, seeds: np.ndarray[Any, np.dtype[np.int6
 
 
 def _case(
-    store: TransferStore, sim: Simulation, limits: Limits, compare: tuple[Policy, ...] = ()
+    store: TransferStore,
+    sim: Simulation,
+    limits: Limits,
+    compare: tuple[Policy, ...] = (),
+    bridges: BridgeRules | None = BRIDGES,
 ) -> tuple[float, Any, TraceGraph]:
-    """Seconds for seeds → graph load → FIFO trace (and `compare` policies) → alerts."""
+    """Seconds for seeds → graph load → FIFO trace (and `compare` policies) → bridges crossed → alerts."""
 
     def run() -> tuple[Any, TraceGraph]:
         graph = TraceGraph.from_store(store)
-        return trace_case(graph, sim.seeds, limits=limits, compare=compare), graph
+        return trace_case(graph, sim.seeds, limits=limits, compare=compare, bridges=bridges), graph
 
     seconds, (case, graph) = _timed(run)
     return seconds, case, graph
@@ -114,23 +124,32 @@ def _scores(sim: Simulation, case: Any) -> dict[str, Any]:
     services = [label.address for label in sim.labels]
     s = score_case(sim.truth, case.alerts, find_patterns(case.result), services)
     return {
-        "alerts": {"recall": s.recall, "precision": s.precision, "false_service_rate": s.false_service_rate},
+        "alerts": {
+            "recall": s.recall,
+            "bridge_recall": s.bridge_recall,
+            "precision": s.precision,
+            "false_service_rate": s.false_service_rate,
+        },
         "amount_within_5pct": s.amount_within_5pct,
         "patterns": {name: {"f1": f1} for name, f1 in s.patterns.items()},
         "alert_count": s.alerts,
         "reachable_endpoints": s.reachable_endpoints,
+        "bridged_endpoints": s.bridged_endpoints,
+        "bridge_links": len(case.links),
+        "bridges_crossed": len(case.crossings),
         "limit_hits": len(case.result.limit_hits),
     }
 
 
-def run(size: str, seed: int, repeats: int) -> dict[str, Any]:
+def run(size: str, seed: int, repeats: int, noisy_bridges: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="heistwatch-trace-bench-") as folder:
-        return _run(size, seed, repeats, Path(folder))
+        return _run(size, seed, repeats, noisy_bridges, Path(folder))
 
 
-def _run(size: str, seed: int, repeats: int, folder: Path) -> dict[str, Any]:
+def _run(size: str, seed: int, repeats: int, noisy_bridges: bool, folder: Path) -> dict[str, Any]:
     rng = random.Random(seed)
-    sim_seconds, sim = _timed(lambda: simulate(size, seed=seed))
+    world = replace(SIZES[size], noisy_bridges=noisy_bridges)
+    sim_seconds, sim = _timed(lambda: simulate(world, seed=seed))
     ingests = [_ingest(sim, folder, n) for n in range(repeats)]
     store = ingests[-1][1]
     rate = len(sim.transfers) / statistics.median(s for s, _ in ingests)
@@ -139,6 +158,8 @@ def _run(size: str, seed: int, repeats: int, folder: Path) -> dict[str, Any]:
     case, graph = cases[-1][1], cases[-1][2]
     case_seconds = statistics.median(c[0] for c in cases)
     compared_seconds = statistics.median(_case(store, sim, Limits(), COMPARE)[0] for _ in range(repeats))
+    plain = [_case(store, sim, Limits(), bridges=None) for _ in range(repeats)]
+    plain_seconds = statistics.median(c[0] for c in plain)
     graph_seconds = statistics.median(_timed(lambda: TraceGraph.from_store(store))[0] for _ in range(repeats))
     eight_seconds, eight, _ = _case(store, sim, Limits(max_hops=HOPS, min_fraction=0.0))
     seeds = _seed_ids(graph, sim)
@@ -147,6 +168,7 @@ def _run(size: str, seed: int, repeats: int, folder: Path) -> dict[str, Any]:
     return {
         "size": size,
         "seed": seed,
+        "noisy_bridges": noisy_bridges,
         "transfers": len(sim.transfers),
         "laundering_transfers": sim.truth.laundering_transfers,
         "simulate_seconds": sim_seconds,
@@ -157,6 +179,11 @@ def _run(size: str, seed: int, repeats: int, folder: Path) -> dict[str, Any]:
         "graph_load_seconds": graph_seconds,
         **_scores(sim, case),
         "eight_hops": {"case_seconds": eight_seconds, **_scores(sim, eight)},
+        "without_bridges": {"case_seconds": plain_seconds, **_scores(sim, plain[-1][1])},
+        "bridge_linking": {
+            "seconds": case_seconds - plain_seconds,
+            "case_over_case_without_bridges": case_seconds / max(plain_seconds, 1e-9),
+        },
         "anchors": {
             "numpy_csr_bfs": {"seconds": bfs_seconds, "reached": bfs_reached},
             "duckdb_recursive": {"seconds": sql_seconds, "reached": sql_reached},
@@ -171,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=["small", "full"], default="small")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--exact-bridges", action="store_true", help="the plain simulator's exact bridge payouts")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.size, args.seed, args.repeats)
+    result = run(args.size, args.seed, args.repeats, not args.exact_bridges)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -1,4 +1,7 @@
-"""Alerts an exchange can act on: tainted value per service address, per policy, with path and freeze export."""
+"""Alerts an exchange can act on: tainted value per service address, per policy, with path and freeze export.
+
+An alert reached only across bridges carries the confidence of the bridge links on its route (1.0 without one).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,24 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from heistwatch.trace.ledger import Transfer
 from heistwatch.trace.taint import Arrival, TraceResult
 
-_CSV_FIELDS = ["service", "category", "address", "chain", "asset", "amount", "first_arrival", "first_tx", "hops"]
+_CSV_FIELDS = [
+    "service",
+    "category",
+    "address",
+    "chain",
+    "asset",
+    "amount",
+    "first_arrival",
+    "first_tx",
+    "hops",
+    "confidence",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class Alert:
     first_tx: str
     hops: int
     path: tuple[Transfer, ...]
+    confidence: float = 1.0
 
     @property
     def amount(self) -> int:
@@ -62,6 +77,24 @@ def build_alerts(results: Sequence[TraceResult]) -> list[Alert]:
             )
         )
     return sorted(alerts, key=lambda a: (-a.amount, a.address))
+
+
+def merge_alerts(alerts: Sequence[Alert]) -> list[Alert]:
+    """One alert per service address and asset from alerts of several routes (direct, across bridges), largest first.
+
+    Amounts add up per policy; the first arrival is the earliest; the path, hops and confidence are the most
+    confident route's (the largest amount among equals): how sure it is that stolen value reached the service.
+    """
+    groups: dict[tuple[str, str, str], list[Alert]] = {}
+    for a in alerts:
+        groups.setdefault((a.address, a.chain, a.asset), []).append(a)
+    merged = []
+    for parts in groups.values():
+        best = max(parts, key=lambda a: (a.confidence, a.amount))
+        first = min(parts, key=lambda a: a.first_arrival)
+        amounts = {p: sum(a.amounts.get(p, 0) for a in parts) for p in parts[0].amounts}
+        merged.append(replace(best, amounts=amounts, first_arrival=first.first_arrival, first_tx=first.first_tx))
+    return sorted(merged, key=lambda a: (-a.amount, a.address))
 
 
 def _by_address(arrivals: list[Arrival]) -> dict[tuple[str, tuple[str, str]], list[Arrival]]:
@@ -101,7 +134,7 @@ def freeze_request_csv(alerts: Sequence[Alert]) -> str:
     return out.getvalue()
 
 
-def _row(a: Alert) -> dict[str, str | int]:
+def _row(a: Alert) -> dict[str, str | int | float]:
     return {
         "service": a.service,
         "category": a.category,
@@ -112,4 +145,5 @@ def _row(a: Alert) -> dict[str, str | int]:
         "first_arrival": a.first_arrival,
         "first_tx": a.first_tx,
         "hops": a.hops,
+        "confidence": round(a.confidence, 4),
     }

@@ -13,23 +13,28 @@ PATTERNS = ("fan_out", "peel_chain", "mixer")
 
 @dataclass(frozen=True)
 class Scores:
-    """Alert recall / precision / false-service rate, amount accuracy and pattern F1 against the truth."""
+    """Alert recall (without and across bridges) / precision / false-service rate, amounts, pattern F1."""
 
     recall: float
+    bridge_recall: float
     precision: float
     false_service_rate: float
     amount_within_5pct: float
     patterns: dict[str, float]
     alerts: int
     reachable_endpoints: int
+    bridged_endpoints: int
 
 
 def score_case(
     truth: Truth, alerts: list[Alert], patterns: Mapping[str, set[str]], services: Collection[str]
 ) -> Scores:
-    """Score alerts and patterns; endpoints past a mixer or bridge (unfollowable) are left out of recall."""
+    """Score alerts and patterns; `recall` leaves out endpoints past a mixer or bridge, `bridge_recall` scores the
+    service endpoints reached across a bridge (and no mixer) on their own.
+    """
     found = {(a.address, (a.chain, a.asset)): a.amount for a in alerts}
     reachable = {k: v for k, v in truth.endpoints.items() if k[0] in services and k not in truth.hidden}
+    bridged = [k for k in truth.bridged if k[0] in services]
     hits = [k for k in reachable if k in found]
     true_alerts = [k for k in found if k in truth.endpoints]
     reached = {address for address, _ in truth.endpoints}
@@ -37,6 +42,7 @@ def score_case(
     false_alerted = {address for address, _ in found} - reached
     return Scores(
         recall=len(hits) / max(len(reachable), 1),
+        bridge_recall=sum(k in found for k in bridged) / max(len(bridged), 1),
         precision=len(true_alerts) / max(len(found), 1),
         false_service_rate=len(false_alerted) / max(len(honest), 1),
         amount_within_5pct=_within(truth, reachable, found, 0.05),
@@ -46,6 +52,7 @@ def score_case(
         },
         alerts=len(found),
         reachable_endpoints=len(reachable),
+        bridged_endpoints=len(bridged),
     )
 
 

@@ -5,6 +5,11 @@ dormant, then cashed out to exchange deposit addresses and OTC desks, directly, 
 over a bridge to BTC, or to P2P traders; BTC loot runs down peel chains. Honest heavy-tailed traffic (payments,
 deposits, batch withdrawals, sweeps, swaps, CoinJoins, honest mixer and bridge use) is added at >= 100x the
 laundering transfers. The truth ledger follows stolen value pro rata inside attacker wallets.
+
+By default the bridge pays out the exact converted value 30 minutes after each deposit and nothing else comes out
+of it, which a linker finds too easily; `Size.noisy_bridges` adds fees, varying delays, payouts to honest bridge
+users and honest round trips of a size close to the loot's, from a random stream of their own (every other
+transfer stays the same).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from heistwatch.errors import InputError
+from heistwatch.trace.bridges import Price
 from heistwatch.trace.ledger import FEE_SINK, Transfer, UtxoInput, UtxoOutput, UtxoTx, flatten_utxo
 from heistwatch.trace.store import Label
 from heistwatch.trace.taint import Seed
@@ -41,6 +47,7 @@ class Size:
     users: int
     min_transfers: int
     honest_ratio: int = 100
+    noisy_bridges: bool = False
 
 
 SIZES = {
@@ -51,12 +58,16 @@ SIZES = {
 
 @dataclass
 class Truth:
-    """Ground truth: what was stolen, where stolen value ended, pattern labels per transaction, wallet owners."""
+    """Ground truth: what was stolen, where stolen value ended, pattern labels per transaction, wallet owners.
+
+    `hidden` endpoints lie past a mixer or a bridge; `bridged` are those reached across a bridge and no mixer.
+    """
 
     stolen: dict[Asset, int] = field(default_factory=dict)
     endpoints: dict[tuple[str, Asset], int] = field(default_factory=dict)
     endpoint_ts: dict[tuple[str, Asset], int] = field(default_factory=dict)
     hidden: set[tuple[str, Asset]] = field(default_factory=set)
+    bridged: set[tuple[str, Asset]] = field(default_factory=set)
     patterns: dict[str, set[str]] = field(default_factory=dict)
     hidden_txs: set[str] = field(default_factory=set)
     owners: dict[str, str] = field(default_factory=dict)
@@ -86,6 +97,9 @@ class _World:
 
     def __init__(self, size: Size, seed: int) -> None:
         self.size, self.rng, self.np = size, random.Random(seed), np.random.default_rng(seed)
+        self.noise = random.Random(f"bridges-{seed}")  # its own stream: noise leaves every other draw as it was
+        self.behind = ""  # "bridge" or "mixer" while moving loot that crossed one (bookkeeping for the truth)
+        self.decoys: list[tuple[int, int]] = []  # (ts, ETH amount) of loot bridged, for honest look-alikes
         self.out: list[Transfer] = []
         self.labels: dict[str, Label] = {}
         self.truth = Truth()
@@ -156,6 +170,8 @@ class _World:
             self.truth.endpoint_ts.setdefault(key, ts)
             if hidden:
                 self.truth.hidden.add(key)
+            if self.behind == "bridge":
+                self.truth.bridged.add(key)
 
     def send(self, ts: int, asset: Asset, src: str, dst: str, amount: int, hidden: bool, stolen: int = -1) -> str:
         """One account-style laundering transfer in its own transaction; returns the transaction id."""
@@ -283,11 +299,16 @@ class _World:
         """Bridge ETH to BTC; the BTC side runs a peel chain nobody can follow without a bridge decoder."""
         amount = self.balance(leaf, ETH)
         self.pattern("bridge", self.send(ts, ETH, leaf, self.bridge["eth"], amount, False), False)
-        btc = amount * USD_PRICE[ETH] * SCALE[BTC] // (USD_PRICE[BTC] * SCALE[ETH])
+        btc, delay = _converted(amount, ETH, BTC), 1800
+        if self.size.noisy_bridges:
+            btc, delay = btc * (10_000 - self.noise.randrange(5, 80)) // 10_000, self.noise.randrange(120, 3300)
+            self.decoys.append((ts, amount))
         b0 = self.fresh("btc", owner)
-        self.utxo(ts + 1800, self.bridge["btc"], [(b0, btc)], True, stolen=btc)
+        self.behind = "bridge"
+        self.utxo(ts + delay, self.bridge["btc"], [(b0, btc)], True, stolen=btc)
         self.ledger[(b0, BTC)] = [btc, btc]
         self.peel_chain(ts + 3600, b0, owner, True)
+        self.behind = ""
 
     def btc_split(self, ts: int, a0: str, owner: str) -> None:
         """Split the BTC loot over 3-5 wallets, then run a peel chain from each after dormancy."""
@@ -327,9 +348,40 @@ class _World:
     def mixer_out(self, ts: int, amount: int, owner: str) -> None:
         """A custodial mixer pays the launderer from other coins; the fresh wallet deposits at an exchange."""
         out = self.fresh("btc", owner)
+        behind, self.behind = self.behind, "mixer"
         self.utxo(ts, self.rng.choice(self.mixer), [(out, amount)], True, stolen=amount)
         self.ledger[(out, BTC)] = [amount, amount]
         self.deposit(ts + 3600, BTC, out, True)
+        self.behind = behind
+
+    # --- honest bridge traffic (Size.noisy_bridges) ----------------------------------------------------------
+
+    def bridge_payouts(self, first: int) -> None:
+        """Honest look-alikes of the bridged loot, then a payout on the other chain for every honest bridge deposit."""
+        bridges = set(self.bridge.values())
+        deposits = [t for t in self.out[first:] if t.dst in bridges]
+        deposits += [self._look_alike(ts, amount) for ts, amount in self.decoys if self.noise.random() < 0.5]
+        for deposit in deposits:
+            self._bridge_payout(deposit)
+
+    def _look_alike(self, ts: int, amount: int) -> Transfer:
+        """An honest user bridging within 1.5 % of a loot deposit's value, within 45 minutes of it."""
+        size = amount * (10_000 + self.noise.randrange(-150, 150)) // 10_000
+        when, user = ts + self.noise.randrange(-2700, 2700), self.noise.choice(self.users["eth"])
+        deposit = Transfer(self._tx(), when, "eth", "ETH", user, self.bridge["eth"], size)
+        self.out.append(deposit)
+        return deposit
+
+    def _bridge_payout(self, deposit: Transfer) -> None:
+        """The bridge pays a deposit's value, less a fee, to an honest user on the other chain minutes later."""
+        other = BTC if deposit.chain == "eth" else ETH
+        value = _converted(deposit.amount, (deposit.chain, deposit.asset), other)
+        value = max(value * (10_000 - self.noise.randrange(5, 80)) // 10_000, 1)
+        ts, user = deposit.ts + self.noise.randrange(120, 3300), self.noise.choice(self.users[other[0]])
+        if other == BTC:
+            self._honest_utxo(ts, [self.bridge["btc"]], [(user, value)])
+        else:
+            self.out.append(Transfer(self._tx(), ts, "eth", "ETH", self.bridge["eth"], user, value))
 
     # --- honest traffic ------------------------------------------------------------------------------------
 
@@ -440,8 +492,20 @@ def simulate(size: str | Size = "small", seed: int = 0) -> Simulation:
     laundering = len(world.out)
     world.truth.laundering_transfers = laundering
     world.honest(max(size.min_transfers - laundering, size.honest_ratio * laundering))
+    if size.noisy_bridges:
+        world.bridge_payouts(laundering)
     transfers = sorted(world.out, key=lambda t: t.ts)
     return Simulation(transfers, list(world.labels.values()), world.seeds, world.truth)
+
+
+def bridge_prices() -> dict[Asset, Price]:
+    """The simulator's fixed USD prices as a price table for bridge linking."""
+    return {asset: Price(USD_PRICE[asset], DECIMALS[asset]) for asset in USD_PRICE}
+
+
+def _converted(amount: int, asset: Asset, other: Asset) -> int:
+    """`amount` base units of `asset` in base units of `other`, at the simulator's prices."""
+    return amount * USD_PRICE[asset] * SCALE[other] // (USD_PRICE[other] * SCALE[asset])
 
 
 def _below_round(amount: int) -> int:

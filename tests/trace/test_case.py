@@ -102,3 +102,13 @@ def test_freeze_request_exports(world: tuple[Simulation, TraceGraph]) -> None:
     assert first["path"][0]["tx"] in {s.tx for s in sim.seeds}
     rows = list(csv.DictReader(io.StringIO(freeze_request_csv(alerts))))
     assert [r["address"] for r in rows] == [a.address for a in alerts]
+
+
+def test_truth_splits_what_lies_past_bridges_from_what_lies_past_mixers(world: tuple[Simulation, TraceGraph]) -> None:
+    sim, graph = world
+    truth = sim.truth
+    assert truth.bridged and truth.bridged <= truth.hidden and truth.hidden - truth.bridged
+    assert all(asset == ("btc", "BTC") for _, asset in truth.bridged)  # the simulated bridge runs ETH -> BTC
+    scores = _score(sim, trace_case(graph, sim.seeds))
+    assert scores.bridged_endpoints == len({k for k in truth.bridged if k[0] in {lb.address for lb in sim.labels}})
+    assert scores.bridge_recall < 0.5  # bridges absorb taint unless the case is given bridge rules
