@@ -75,6 +75,7 @@ CASE_ORGANISATION = "the fictional exchange of the demo"
 REPORT_FILE = "incident-report.md"
 EVIDENCE_FILE = "evidence.json"
 LEDGER_SEED = 20260320  # the simulated theft's seed: the same ledger every run
+THEFT_START = 1_773_974_460  # 2026-03-20 02:41 UTC, the first withdrawal in the incident report
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ def _hunt_telemetry(
 
 def _trace_theft(out: Path, files: dict[str, Path]) -> tuple[TraceSummary, CaseResult]:
     """Simulate the hot-wallet theft inside honest traffic, trace it (FIFO), write the freeze requests."""
-    world = simulate("small", seed=LEDGER_SEED)
+    world = simulate("small", seed=LEDGER_SEED, start=THEFT_START)
     (out / "ledger.duckdb").unlink(missing_ok=True)  # a second run into the same folder starts a new ledger
     ledger = TransferStore(out / "ledger.duckdb")
     try:

@@ -95,7 +95,8 @@ def _units(asset: Asset, usd: float) -> int:
 class _World:
     """Simulation state: services, wallets, the truth ledger of attacker wallets, the transfers so far."""
 
-    def __init__(self, size: Size, seed: int) -> None:
+    def __init__(self, size: Size, seed: int, start: int) -> None:
+        self.start = start
         self.size, self.rng, self.np = size, random.Random(seed), np.random.default_rng(seed)
         self.noise = random.Random(f"bridges-{seed}")  # its own stream: noise leaves every other draw as it was
         self.behind = ""  # "bridge" or "mixer" while moving loot that crossed one (bookkeeping for the truth)
@@ -201,7 +202,7 @@ class _World:
         asset = [USDT, BTC, ETH, STETH, DAI][n % 5]
         usd = float(self.np.lognormal(np.log(20e6), 0.6))
         victim = self.exchanges[n * 5 % len(self.exchanges)]
-        ts = T0 + self.rng.randrange(0, 30 * DAY)
+        ts = self.start + self.rng.randrange(0, 30 * DAY)
         owner = f"heist-{n}"
         a0 = self.fresh(asset[0], owner)
         amount = _units(asset, usd)
@@ -390,7 +391,7 @@ class _World:
         goal = len(self.out) + count
         picks = {c: self._picks(len(self.users[c]), count) for c in ("eth", "btc")}
         usd = iter(self.np.lognormal(np.log(150), 1.8, size=count).tolist())
-        times = iter(self.np.integers(T0, T0 + 150 * DAY, size=count).tolist())
+        times = iter(self.np.integers(self.start, self.start + 150 * DAY, size=count).tolist())
         kinds = iter(self.rng.choices(_HONEST, [w for _, w in _HONEST_KINDS], k=count))
         while len(self.out) < goal:
             chain = "btc" if self.rng.random() < 0.35 else "eth"
@@ -463,7 +464,7 @@ class _World:
         """Honest (or dusting) payments into a few attacker wallets: clean value the tracer has to tell apart."""
         wallets = sorted(a for a in self.truth.owners if a.startswith("0x"))
         for address in self.rng.sample(wallets, max(len(wallets) // 50, 1)):
-            ts = T0 + self.rng.randrange(0, 150 * DAY)
+            ts = self.start + self.rng.randrange(0, 150 * DAY)
             self.out.append(Transfer(self._tx(), ts, "eth", "ETH", self.rng.choice(self.users["eth"]), address, 10**15))
 
 
@@ -479,13 +480,16 @@ _HONEST_KINDS = [
 _HONEST = [k for k, _ in _HONEST_KINDS]
 
 
-def simulate(size: str | Size = "small", seed: int = 0) -> Simulation:
-    """A whole simulated world: laundering of `size.thefts` thefts inside honest traffic, time ordered."""
+def simulate(size: str | Size = "small", seed: int = 0, start: int = T0) -> Simulation:
+    """A whole simulated world: laundering of `size.thefts` thefts inside honest traffic, time ordered.
+
+    The thefts fall in the 30 days after `start` (Unix seconds), the honest traffic in the 150 days after it.
+    """
     if isinstance(size, str):
         if size not in SIZES:
             raise InputError("size", f"unknown simulation size {size!r}; choose from {sorted(SIZES)}")
         size = SIZES[size]
-    world = _World(size, seed)
+    world = _World(size, seed, start)
     for n in range(size.thefts):
         world.theft(n)
     world.dust()

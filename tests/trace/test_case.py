@@ -112,3 +112,10 @@ def test_truth_splits_what_lies_past_bridges_from_what_lies_past_mixers(world: t
     scores = _score(sim, trace_case(graph, sim.seeds))
     assert scores.bridged_endpoints == len({k for k in truth.bridged if k[0] in {lb.address for lb in sim.labels}})
     assert scores.bridge_recall < 0.5  # bridges absorb taint unless the case is given bridge rules
+
+
+def test_a_world_can_start_at_a_chosen_time() -> None:
+    default, shifted = simulate("small", seed=3), simulate("small", seed=3, start=1_773_974_460)
+    offset = 1_773_974_460 - 1_700_000_000
+    assert [t.ts + offset for t in default.transfers[:50]] == [t.ts for t in shifted.transfers[:50]]
+    assert [t.amount for t in default.transfers] == [t.amount for t in shifted.transfers]
