@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from heistwatch.cli.main import Exit, echo_json
 from heistwatch.cli.trace import trace
 from heistwatch.trace.btc_blocks import BlockReport, block_files, load_btc_blocks
 from heistwatch.trace.eth_etl import LoadReport, export_bytes, load_eth_export
-from heistwatch.trace.labels import read_ofac_folder, read_ofac_list, read_tagpack_csv
+from heistwatch.trace.labels import read_labels
 from heistwatch.trace.parquet import load_parquet, parquet_rows
-from heistwatch.trace.store import Label, TransferStore
+from heistwatch.trace.store import TransferStore
 
 FORMATS = ("btc-blocks", "eth-etl", "parquet")
 
@@ -48,7 +47,7 @@ def load_command(
     try:
         before = store.count()
         report = _load(store, fmt, inputs)
-        labelled = store.add_labels(label for path in label_paths for label in _labels(path))
+        labelled = store.add_labels(label for path in label_paths for label in read_labels(path))
         store.build_indexes()
         total = store.count()
     finally:
@@ -93,13 +92,6 @@ def _guess_format(inputs: tuple[Path, ...]) -> str:
 
 def _is_block(path: Path) -> bool:
     return path.name.startswith("blk") or path.suffix in (".bin", ".blk", ".raw", ".hex")
-
-
-def _labels(path: Path) -> Iterator[Label]:
-    """Labels from a TagPack CSV, an OFAC list, or a folder of OFAC lists."""
-    if path.is_dir():
-        return read_ofac_folder(path)
-    return read_ofac_list(path) if path.suffix == ".txt" else read_tagpack_csv(path)
 
 
 def _eth_summary(report: LoadReport) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from heistwatch.cli.main import Exit, echo_json
 from heistwatch.cli.trace import trace
 from heistwatch.errors import HeistwatchError
 from heistwatch.trace.alerts import alert_dict
-from heistwatch.trace.labels import read_ofac_folder, read_ofac_list, read_tagpack_csv
+from heistwatch.trace.labels import read_labels
 from heistwatch.trace.policies import Policy
 from heistwatch.trace.store import Label
 from heistwatch.trace.subgraph import MARGIN, MAX_FRONTIER
@@ -67,7 +66,7 @@ def spark_command(
         raise HeistwatchError(f"the Spark engine needs pyspark ({exc}): pip install 'pyspark>=4.0'") from exc
     labels: dict[str, Label] = {}
     for path in label_paths:
-        for label in _labels(path):
+        for label in read_labels(path):
             labels.setdefault(label.address, label)  # the first label wins, as in the ledger store
     limits = Limits(max_hops=max_hops or None, dust=dust, min_fraction=min_fraction)
     files = parquet_files([parquet])
@@ -106,10 +105,3 @@ def spark_command(
             err=True,
         )
         ctx.exit(Exit.BAD_INPUT)
-
-
-def _labels(path: Path) -> Iterator[Label]:
-    """Labels from a TagPack CSV, an OFAC list (.txt), or a folder of OFAC lists."""
-    if path.is_dir():
-        return read_ofac_folder(path)
-    return read_ofac_list(path) if path.suffix == ".txt" else read_tagpack_csv(path)

@@ -47,6 +47,7 @@ from heistwatch.hunt.logs import (
     open_log,
     read_blocks,
     read_head,
+    time_key,
 )
 from heistwatch.hunt.lookalike import Lookalike, LookalikeFinder, skeleton_regex
 
@@ -462,16 +463,8 @@ def _add(
     if len(hit.hosts) < MAX_HOSTS:
         hit.hosts[host] = None
     if seen is not None:
-        hit.first = seen if hit.first is None else min(hit.first, seen, key=_time_key)
-        hit.last = seen if hit.last is None else max(hit.last, seen, key=_time_key)
-
-
-def _time_key(seen: str) -> tuple[int, float, str]:
-    """A sort key that keeps a timestamp's spelling: epoch seconds compare as numbers, text as text."""
-    try:
-        return 0, float(seen), seen
-    except ValueError:
-        return 1, 0.0, seen
+        hit.first = seen if hit.first is None else min(hit.first, seen, key=time_key)
+        hit.last = seen if hit.last is None else max(hit.last, seen, key=time_key)
 
 
 def _problem(result: _FileResult, path: str, line: int, problem: str) -> None:
@@ -512,8 +505,8 @@ def _first_per_domain(sightings: list[DomainSighting]) -> list[DomainSighting]:
             first,
             count=first.count + s.count,
             hosts=hosts,
-            first_seen=min(times, key=_time_key) if times else None,
-            last_seen=max(times, key=_time_key) if times else None,
+            first_seen=min(times, key=time_key) if times else None,
+            last_seen=max(times, key=time_key) if times else None,
         )
     return list(merged.values())
 

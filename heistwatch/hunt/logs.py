@@ -198,3 +198,11 @@ def _json_record(line: str) -> Record:
     if not isinstance(value, dict):
         raise ValueError("a JSON line that is not an object")
     return value
+
+
+def time_key(seen: str) -> tuple[int, float, str]:
+    """A sort key for a log's timestamp that keeps its spelling: epoch seconds compare as numbers, text as text."""
+    try:
+        return 0, float(seen), seen
+    except ValueError:
+        return 1, 0.0, seen

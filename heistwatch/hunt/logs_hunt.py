@@ -38,6 +38,7 @@ from heistwatch.hunt.logs import (
     open_log,
     read_blocks,
     read_head,
+    time_key,
 )
 from heistwatch.hunt.matcher import IndicatorSet, Match
 from heistwatch.hunt.prefilter import Prefilter, prefilter_for
@@ -276,7 +277,7 @@ def _timestamp(record: Record | None, fields: FieldMap) -> str | None:
 
 
 def _add_hits(hits: Hits, found: list[tuple[str, Match]], line_no: int, text: str, seen: str | None) -> None:
-    seen_key = _time_key(seen) if seen else None
+    seen_key = time_key(seen) if seen else None
     for name, match in found:
         key = (match.kind, match.value)
         entry = hits.get(key)
@@ -287,14 +288,6 @@ def _add_hits(hits: Hits, found: list[tuple[str, Match]], line_no: int, text: st
         if seen_key:
             entry[4] = min(entry[4], seen_key) if entry[4] else seen_key
             entry[5] = max(entry[5], seen_key) if entry[5] else seen_key
-
-
-def _time_key(seen: str) -> tuple[int, float, str]:
-    """A sort key for a timestamp that keeps its spelling: epoch seconds compare as numbers, text as text."""
-    try:
-        return 0, float(seen), seen
-    except ValueError:
-        return 1, 0.0, seen
 
 
 def _problem(result: _Result, path: str, line: int, problem: str) -> None:

@@ -60,3 +60,10 @@ def read_ofac_folder(folder: Path) -> Iterator[Label]:
     """Labels for every OFAC list in `folder`."""
     for path in sorted(folder.glob("sanctioned_addresses_*.txt")):
         yield from read_ofac_list(path)
+
+
+def read_labels(path: Path) -> Iterator[Label]:
+    """Labels from a TagPack CSV, an OFAC list (.txt), or a folder of OFAC lists."""
+    if path.is_dir():
+        return read_ofac_folder(path)
+    return read_ofac_list(path) if path.suffix == ".txt" else read_tagpack_csv(path)
