@@ -20,6 +20,7 @@ from heistwatch.api.catalog import Catalog
 from heistwatch.api.context import ApiState, KnowledgeBases
 from heistwatch.api.markings import SourceLevels
 from heistwatch.errors import InputError, NotFoundError, StoreError
+from heistwatch.web import pages
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
@@ -70,6 +71,7 @@ def create_app(
     app.state.heistwatch = state
     app.include_router(records.router)
     app.include_router(taxii.router)
+    app.include_router(pages.router)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_exception_handler(InputError, _bad_input)
     app.add_exception_handler(NotFoundError, _not_found)

@@ -1,9 +1,15 @@
 """The knowledge base as the API serves it: every STIX object with its effective marking, date added and version.
 
 TAXII needs what the knowledge base does not keep: when each object was added and which version it is. The
-catalog keeps both in its own SQLite file, refreshed from the knowledge base's STIX export whenever the
-knowledge base changes (a commit by another connection, or a rebuilt file swapped in). An object whose STIX form
-changed gets a new version. Pages are read by keyset (date added, id), so a deep page costs what the first does.
+catalog keeps both in its own SQLite file, synced with the knowledge base whenever it changes (a commit by
+another connection, or a rebuilt file swapped in). A sync streams the knowledge base's STIX export into a
+temporary table a few thousand objects at a time, works out effective markings and what changed in SQL, and
+writes only the changed objects (a new version each): memory stays flat however large the knowledge base.
+Pages are read by keyset (date added, id), never OFFSET, so a deep page costs what the first does.
+
+Indicator search goes through indexes: exact values and prefixes through an index on the lower-cased value
+(a prefix is a range on it), substrings through an FTS5 trigram index (any three or more characters anywhere
+in the value, in any case: a lookalike domain's brand word, a fragment of a hash). Shorter substrings scan.
 """
 
 from __future__ import annotations
@@ -11,26 +17,25 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from heistwatch.api import snapshot
 from heistwatch.api.markings import LEVELS, SourceLevels, level
 from heistwatch.errors import InputError
-from heistwatch.kb import SQLiteStore
 from heistwatch.model import TLP
-from heistwatch.share.stix import export_bundle, identity_id
 
 Clock = Callable[[], datetime.datetime]
-_EXPORT_STAMP = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)  # replaced by each object's own dates
 _RED = level(TLP.RED)
+_FORMAT = 2  # catalog file format: 2 added the search indexes and digests of the export before markings
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog (
     id TEXT PRIMARY KEY, type TEXT NOT NULL, level INTEGER NOT NULL, source TEXT, name TEXT, kind TEXT,
@@ -39,6 +44,61 @@ CREATE TABLE IF NOT EXISTS catalog (
 CREATE INDEX IF NOT EXISTS catalog_added ON catalog(added, id);
 CREATE INDEX IF NOT EXISTS catalog_type ON catalog(type, id);
 CREATE INDEX IF NOT EXISTS catalog_source ON catalog(source, type);
+CREATE INDEX IF NOT EXISTS catalog_kind ON catalog(kind, id);
+CREATE INDEX IF NOT EXISTS catalog_value ON catalog(lower(name), id);
+CREATE VIRTUAL TABLE IF NOT EXISTS catalog_text USING fts5(
+    name, content='catalog', content_rowid='rowid', tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS catalog_text_insert AFTER INSERT ON catalog BEGIN
+    INSERT INTO catalog_text(rowid, name) VALUES (new.rowid, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS catalog_text_delete AFTER DELETE ON catalog BEGIN
+    INSERT INTO catalog_text(catalog_text, rowid, name) VALUES ('delete', old.rowid, old.name);
+END;
+CREATE TRIGGER IF NOT EXISTS catalog_text_update AFTER UPDATE OF name ON catalog BEGIN
+    INSERT INTO catalog_text(catalog_text, rowid, name) VALUES ('delete', old.rowid, old.name);
+    INSERT INTO catalog_text(rowid, name) VALUES (new.rowid, new.name);
+END;
+"""
+# Effective levels (see `markings`): a relationship is held at least at the level of what it ties (claims and
+# relationships tie objects and indicators only); an identity is as open as the most open record its source
+# made, RED if none, and never below its source's floor (kept in `own`).
+_LEVELS = """
+UPDATE temp.fresh SET level = own WHERE type NOT IN ('relationship', 'identity');
+UPDATE temp.fresh SET level = max(
+    own,
+    coalesce((SELECT e.level FROM temp.fresh e WHERE e.id = fresh.source_ref), 0),
+    coalesce((SELECT e.level FROM temp.fresh e WHERE e.id = fresh.target_ref), 0)
+) WHERE type = 'relationship';
+CREATE TEMP TABLE made (source TEXT PRIMARY KEY, level INTEGER NOT NULL);
+INSERT INTO temp.made SELECT source, min(level) FROM temp.fresh
+WHERE type NOT IN ('identity', 'marking-definition') GROUP BY 1;
+UPDATE temp.fresh SET level = max(own, coalesce((SELECT m.level FROM temp.made m WHERE m.source = fresh.source), {red}))
+WHERE type = 'identity';
+UPDATE temp.fresh SET body = '' WHERE id IN (
+    SELECT f.id FROM temp.fresh f LEFT JOIN main.catalog c ON c.id = f.id
+    WHERE c.id IS NULL OR c.digest IS NOT f.digest OR c.level IS NOT f.level
+)
+"""
+_UNSTAGE = "DROP TABLE temp.fresh;\nDROP TABLE temp.made"
+_PENDING = "SELECT id, origin, source FROM temp.fresh WHERE body = '' AND id > ? ORDER BY id LIMIT 2000"
+# An object is written (a new version, dated now) when it is new, its row changed or its effective level did
+# (those were given a body); a marking definition keeps its own dates.
+_DATED = (
+    "CASE WHEN f.type = 'marking-definition' THEN f.body ELSE json_set(f.body, '$.created', "
+    "coalesce(c.created, :stamp), '$.modified', :stamp) END"
+)
+_WRITE = f"""
+INSERT INTO catalog (id, type, level, source, name, kind, digest, created, added, version, json)
+SELECT f.id, f.type, f.level, f.source, f.name, f.kind, f.digest, coalesce(c.created, :stamp), :stamp,
+    CASE WHEN f.type = 'marking-definition' THEN json_extract(f.body, '$.created') ELSE :stamp END,
+    CASE WHEN json_type(f.body, '$.object_marking_refs') IS NOT NULL OR f.level > 0
+        THEN json_set({_DATED}, '$.object_marking_refs', json_array(m.ref)) ELSE {_DATED} END
+FROM temp.fresh f JOIN temp.tlps m ON m.level = f.level LEFT JOIN main.catalog c ON c.id = f.id
+WHERE f.body IS NOT NULL
+ON CONFLICT(id) DO UPDATE SET type = excluded.type, level = excluded.level, source = excluded.source,
+    name = excluded.name, kind = excluded.kind, digest = excluded.digest, added = excluded.added,
+    version = excluded.version, json = excluded.json
 """
 
 
@@ -75,6 +135,14 @@ class Query:
     added_after: str | None = None
 
 
+class Match(Enum):
+    """How a search text is compared with an indicator's value (always without regard to case)."""
+
+    CONTAINS = "contains"
+    PREFIX = "prefix"
+    EXACT = "exact"
+
+
 class Catalog:
     """The STIX objects of one knowledge base with their dates, versions and effective markings."""
 
@@ -84,9 +152,9 @@ class Catalog:
         self.path = path
         self._levels = levels
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=True)
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(_SCHEMA)
+        self._upgrade()
         self._sync_lock = threading.Lock()
         self._local = threading.local()
         self._watch: sqlite3.Connection | None = None
@@ -121,34 +189,43 @@ class Catalog:
             self._watch = sqlite3.connect(f"file:{self.kb_path}?mode=ro", uri=True, check_same_thread=False)
         return stat.st_dev, stat.st_ino, int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
-    def _rebuild(self) -> None:
-        store = SQLiteStore(self.kb_path)
+    def _upgrade(self) -> None:
+        """Create the tables, or bring a catalog written by an older heistwatch up to this format."""
+        if int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= _FORMAT:
+            return
+        script = f"BEGIN IMMEDIATE;\n{_SCHEMA}\nINSERT INTO catalog_text(catalog_text) VALUES ('rebuild');\n"
         try:
-            objects = export_bundle(store, now=_EXPORT_STAMP)["objects"]
-            sources = {identity_id(s.key): s.key for s in store.sources()}
-        finally:
-            store.close()
-        rows = _rows(objects, sources, self._levels.all())
-        known = {
-            oid: (digest, created)
-            for oid, digest, created in self._db.execute("SELECT id, digest, created FROM catalog")
-        }
-        stamp = self._stamp()
-        changed = []
-        for row in rows:
-            before = known.get(row.id)
-            if before is not None and before[0] == row.digest:
-                continue
-            changed.append(row.stored(before[1] if before else stamp, stamp))
-        gone = [(oid,) for oid in known.keys() - {r.id for r in rows}]
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany("DELETE FROM catalog WHERE id = ?", gone)
-            self._db.executemany("INSERT OR REPLACE INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?)", changed)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.executescript(f"{script}PRAGMA user_version = {_FORMAT};\nCOMMIT;")
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
+
+    def _rebuild(self) -> None:
+        """Sync with the knowledge base: stage it in SQL, export what changed a chunk at a time, write that."""
+        db = self._db
+        floors = self._levels.all()
+        db.execute("ATTACH DATABASE ? AS kb", (self.kb_path.resolve().as_uri() + "?mode=ro",))
+        try:
+            db.execute("BEGIN IMMEDIATE")  # only this connection writes the catalog; readers go on (WAL)
+            try:
+                snapshot.prepare(db, floors)
+                snapshot.stage(db)
+                _run(db, _LEVELS.format(red=_RED))
+                last = ""
+                while pending := db.execute(_PENDING, (last,)).fetchall():
+                    bodies = [(body, oid) for oid, body in snapshot.export(db, pending)]
+                    db.executemany("UPDATE temp.fresh SET body = ? WHERE id = ?", bodies)
+                    last = pending[-1][0]
+                db.execute("DELETE FROM main.catalog WHERE id NOT IN (SELECT id FROM temp.fresh)")
+                db.execute(_WRITE, {"stamp": self._stamp()})
+                _run(db, _UNSTAGE)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.execute("DETACH DATABASE kb")
 
     def _stamp(self) -> str:
         """Now as a STIX timestamp, strictly after every date already added (clients page with added_after)."""
@@ -192,19 +269,46 @@ class Catalog:
         return found[0] if found else None
 
     def search_indicators(
-        self, levels: frozenset[TLP], *, text: str | None, kind: str | None, limit: int, after: str | None
+        self,
+        levels: frozenset[TLP],
+        *,
+        text: str | None,
+        kind: str | None,
+        limit: int,
+        after: str | None,
+        match: Match = Match.CONTAINS,
     ) -> tuple[list[Entry], str | None]:
-        """Indicators whose value contains `text` (any case), of one kind, by id after `after`; and the next id."""
-        where, params = _where(Query(levels, types=["indicator"]))
-        for condition, value in (("kind = ?", kind), ("name LIKE ? ESCAPE '\\'", _like(text)), ("id > ?", after)):
-            if value is not None:
-                where.append(condition)
-                params.append(value)
-        rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM catalog WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", [*params, limit + 1]
+        """Indicators whose value contains, starts with or equals `text` (any case), of one kind; and the next cursor.
+
+        Pages follow the order of the index that answers: id (no text, an exact value, a substring shorter than
+        a trigram), the value (a prefix), or the row (a substring): a cursor fits only the search that gave it.
+        """
+        where, params = _where(Query(levels))
+        plan = _plan(text or None, match)
+        # a unary + keeps SQLite from answering through the type or kind index when the value's index fits better
+        by_kind = kind is not None and not plan.where
+        where.append("c.type = 'indicator'" if not (plan.where or by_kind) else "+c.type = 'indicator'")
+        if kind is not None:
+            where.append("c.kind = ?" if by_kind else "+c.kind = ?")
+            params.append(kind)
+        position = _decode_cursor(after, plan.order) if after is not None else None
+        where += plan.where
+        params += plan.params
+        if position is not None:
+            where.append(plan.after)
+            params += position if plan.order != "value" else [max(plan.params[0], position[0]), *position]
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT {_C_COLUMNS}, {plan.key} FROM {plan.source} WHERE {' AND '.join(where)}"
+                f" ORDER BY {plan.key_order} LIMIT ?",
+                [*params, limit + 1],
+            )
+            .fetchall()
         )
-        entries = [_entry(row) for row in rows]
-        return entries[:limit], entries[limit - 1].id if len(entries) > limit else None
+        entries = [_entry(row[:7]) for row in rows]
+        more = len(rows) > limit
+        return entries[:limit], _encode_cursor(plan.order, rows[limit - 1][7:]) if more else None
 
     def levels_of(self, ids: Collection[str]) -> dict[str, TLP]:
         """The effective marking of each of `ids` the catalog holds."""
@@ -231,6 +335,69 @@ class Catalog:
 
 
 _COLUMNS = "id, type, level, source, added, version, json"
+_C_COLUMNS = "c.id, c.type, c.level, c.source, c.added, c.version, c.json"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # what SQLite's lower() does
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The SQL of one search: where rows come from, its conditions, its order, and how a cursor resumes it."""
+
+    source: str
+    where: list[str]
+    params: list[Any]
+    order: str  # the cursor's kind: "id", "value" or "row"
+    key: str  # the columns a cursor holds
+    key_order: str
+    after: str
+
+
+def _plan(text: str | None, match: Match) -> _Plan:
+    """The indexed query for a search (see the module docstring)."""
+    table = "catalog c"
+    by_id = ("id", "c.id", "c.id", "c.id > ?")
+    if text is None:
+        return _Plan(table, [], [], *by_id)
+    folded = text.translate(_ASCII_LOWER)
+    if match is Match.EXACT:
+        return _Plan(table, ["lower(c.name) = ?"], [folded], *by_id)
+    if match is Match.PREFIX:
+        upper = _after_prefix(folded)
+        where = ["lower(c.name) >= ?", *(["lower(c.name) < ?"] if upper else []), "substr(lower(c.name), 1, ?) = ?"]
+        params = [folded, *([upper] if upper else []), len(folded), folded]
+        value = ("value", "lower(c.name), c.id", "lower(c.name), c.id", "(lower(c.name), c.id) > (?, ?)")
+        return _Plan(table, where, params, *value)
+    if len(text) < 3:  # below a trigram: no index can answer, so scan in id order
+        return _Plan(table, ["c.name LIKE ? ESCAPE '\\'"], [_like(text)], *by_id)
+    phrase = '"' + text.replace('"', '""') + '"'
+    source = "catalog_text t JOIN catalog c ON c.rowid = t.rowid"
+    return _Plan(source, ["catalog_text MATCH ?"], [phrase], "row", "t.rowid", "t.rowid", "t.rowid > ?")
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (None past the last code point)."""
+    code = ord(prefix[-1]) + 1
+    code = 0xE000 if 0xD800 <= code < 0xE000 else code  # surrogates cannot be stored
+    return prefix[:-1] + chr(code) if code <= 0x10FFFF else None
+
+
+def _encode_cursor(order: str, key: tuple[Any, ...]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([order, *key])).decode("ascii")
+
+
+def _decode_cursor(token: str, order: str) -> list[Any]:
+    """The position a search cursor names; InputError if it is not one this search gave."""
+    arity = {"id": 1, "value": 2, "row": 1}[order]
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise InputError("cursor", "not a cursor this server gave") from exc
+    kinds = (int,) if order == "row" else (str,)
+    if not (isinstance(parts, list) and len(parts) == arity + 1 and parts[0] == order):
+        raise InputError("cursor", "not a cursor from this search (the text or match changed?)")
+    if not all(isinstance(p, kinds) and not isinstance(p, bool) for p in parts[1:]):
+        raise InputError("cursor", "not a cursor this server gave")
+    return list(parts[1:])
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
@@ -277,78 +444,8 @@ def decode_next(token: str) -> tuple[str, str]:
     return added, oid
 
 
-@dataclass(frozen=True)
-class _Row:
-    """A STIX object from the export with its effective level, before dates are assigned."""
-
-    id: str
-    type: str
-    level: int
-    source: str | None
-    name: str | None
-    kind: str | None
-    digest: str
-    body: dict[str, Any]
-
-    def stored(self, created: str, added: str) -> tuple[Any, ...]:
-        """The catalog row for this version, first seen at `created`, this version added at `added`."""
-        body = dict(self.body)
-        if body["type"] != "marking-definition":
-            body["created"], body["modified"] = created, added
-        version = body.get("modified", body["created"])
-        text = orjson.dumps(body).decode("utf-8")
-        return (
-            self.id,
-            self.type,
-            self.level,
-            self.source,
-            self.name,
-            self.kind,
-            self.digest,
-            created,
-            added,
-            version,
-            text,
-        )
-
-
-def _rows(objects: list[dict[str, Any]], sources: Mapping[str, str], floors: Mapping[str, TLP]) -> list[_Row]:
-    """Every exported object with its effective level: own marking, its source's level, and for a relationship
-    the levels of what it ties; an identity is as open as the most open record it made (RED if none)."""
-    levels: dict[str, int] = {}
-
-    def own(obj: dict[str, Any]) -> int:
-        marks = [TLP.from_stix_marking_id(ref) for ref in obj.get("object_marking_refs", ())]
-        source = sources.get(obj.get("created_by_ref", ""))
-        return max([level(m) for m in marks if m] + [level(floors.get(source, TLP.CLEAR)) if source else 0])
-
-    ordered = sorted(objects, key=lambda o: (o["type"] == "relationship", o["type"] == "identity"))
-    for obj in ordered:
-        if obj["type"] == "marking-definition":
-            levels[obj["id"]] = 0
-        elif obj["type"] == "relationship":
-            ends = [levels.get(obj["source_ref"], 0), levels.get(obj["target_ref"], 0)]
-            levels[obj["id"]] = max([own(obj), *ends])
-        elif obj["type"] != "identity":
-            levels[obj["id"]] = own(obj)
-    made: dict[str, int] = {}
-    for obj in objects:
-        ref = obj.get("created_by_ref")
-        if ref:
-            made[ref] = min(made.get(ref, _RED), levels[obj["id"]])
-    for obj in objects:
-        if obj["type"] == "identity":
-            source = sources.get(obj["id"])
-            floor = level(floors.get(source, TLP.CLEAR)) if source else 0
-            levels[obj["id"]] = max(made.get(obj["id"], _RED), floor)
-    return [_row(obj, levels[obj["id"]], sources) for obj in objects]
-
-
-def _row(obj: dict[str, Any], lvl: int, sources: Mapping[str, str]) -> _Row:
-    body = dict(obj)
-    if "object_marking_refs" in body or lvl:
-        body["object_marking_refs"] = [LEVELS[lvl].stix_marking_id]
-    indicator = body.get("x_heistwatch_indicator") or {}
-    source = sources.get(body["id"]) if body["type"] == "identity" else sources.get(body.get("created_by_ref", ""))
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return _Row(body["id"], body["type"], lvl, source, body.get("name"), indicator.get("kind"), digest, body)
+def _run(db: sqlite3.Connection, script: str) -> None:
+    """Run a script's statements one by one, inside the caller's transaction (executescript would commit it)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from heistwatch.api.auth import Role, User
-from heistwatch.api.catalog import Catalog, Entry
+from heistwatch.api.catalog import Catalog, Entry, Match
 from heistwatch.api.context import ApiState, api_state, current_user, fresh_catalog, requires
 from heistwatch.api.markings import most_restrictive, readable
 from heistwatch.api.schemas import (
@@ -78,16 +78,23 @@ def me(user: Reader) -> Me:
 def search_indicators(
     user: Reader,
     catalog: Fresh,
-    q: Annotated[str | None, Query(max_length=500, description="Text the value contains, any case.")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="Text to look for in the value, any case.")] = None,
+    match: Annotated[
+        Match,
+        Query(
+            description="How `q` is compared: the value `contains` it (3+ characters use a trigram index), "
+            "starts with it (`prefix`), or is it (`exact`)."
+        ),
+    ] = Match.CONTAINS,
     kind: Annotated[
         str | None, Query(pattern=_KIND_PATTERN, description="One indicator kind: domain, sha256...")
     ] = None,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: Annotated[str | None, Query(max_length=4000, description="`next_cursor` of the previous page.")] = None,
 ) -> IndicatorPage:
-    """Indicators the user may read whose value contains `q`, by id; the search text is only ever data."""
+    """Indicators the user may read whose value matches `q`, through an index; the search text is only ever data."""
     levels = readable(user.clearance, internal=user.internal)
-    entries, after = catalog.search_indicators(levels, text=q, kind=kind, limit=limit, after=cursor)
+    entries, after = catalog.search_indicators(levels, text=q, kind=kind, match=match, limit=limit, after=cursor)
     return IndicatorPage(indicators=[_indicator(e) for e in entries], next_cursor=after)
 
 
