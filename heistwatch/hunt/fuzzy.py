@@ -1,12 +1,22 @@
 """Fuzzy hashes of scanned files (TLSH, ssdeep) and the nearest known malware family by TLSH distance.
 
-The family index answers "which known sample is closest to this TLSH?" without comparing against every stored
-hash. TLSH's body is 128 two-bit quartile codes; a variant of a file moves a few codes by one quartile, and only
-a move across the median flips a code's high bit, so the high bits are the most stable part of the digest. The
-index keeps `TABLES` hash tables, each keyed on `BITS` randomly chosen high bits (bit-sampling LSH); a query
-gathers the rows that share a key with it in any table and ranks them by the exact TLSH distance (header and
-body, as `tlsh.diff` computes it). A neighbour that no table brings up is missed, so the answer is approximate:
-`benchmarks/hunt_files.py` measures how often it equals brute force, which `nearest_exact` provides.
+The family index answers "which known sample is closest to this TLSH?" exactly, as comparing against every stored
+hash would, but without doing so. TLSH's distance is a header part (log length, two quartile ratios, checksum)
+plus a body part over 128 two-bit quartile codes (|a - b|, with a difference of 3 counting 6). It is not a metric,
+but it is never below one: the circular differences of the header fields plus the plain L1 distance of the codes.
+The index groups the stored digests by header (length and quartile ratios), splits each group into leaves around
+centre samples (ball partitioning by that metric), and keeps each row's metric distance to its leaf's centre,
+sorted. A query
+1. prices the header difference of every leaf (one header per leaf) and its metric distance to every centre;
+2. takes the exact distances of the leaf with the nearest centre, whose minimum is an upper bound of the answer;
+3. by the triangle inequality, a row at metric distance r from its centre is at least |d(query, centre) - r| from
+   the query, plus the header price: only the rows whose bound is within the answer so far can be nearer, and in
+   each leaf they are one contiguous run of the sorted rows, which is all that is read.
+Exact distances use the codes as two bit planes (high and low bits, two 64-bit words each), so the distance to a
+row is a handful of XORs and popcounts. Samples of one large family are close to each other and cannot be told
+apart by bounds, so a query next to one reads most of that family: the cost grows with the largest family near
+the query, not with the size of the index. `benchmarks/hunt_files.py` measures it against brute force
+(`nearest_exact`, which uses a byte lookup table: the reference the tests compare both with `tlsh.diff`).
 """
 
 from __future__ import annotations
@@ -27,21 +37,25 @@ import tlsh  # type: ignore[import-not-found]
 from heistwatch.errors import InputError
 from heistwatch.hunt.logs import Problem
 
-TABLES = 32
-BITS = 16
+LEAF_SIZE = 512
+BRANCHING = 16
 SEED = 20260101
 DEFAULT_THRESHOLD = 50
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _BODY_BYTES = 32
-_PRUNE_BYTES = 8
-_REST = range(_PRUNE_BYTES, _BODY_BYTES)
 _DIGEST_HEX = 70  # 3 header bytes and 32 body bytes, after the "T1" version prefix
+_UNBOUNDED = 1 << 30
+_LEAF_SHIFT = 16  # sort key of a row: its leaf << 16 | its distance to the leaf's centre (at most 384)
+_TLSH_FAR_CODES = 6  # what TLSH counts for codes 3 apart; the metric counts 3
+_METRIC_FAR_CODES = 3
 _FAMILY_COLUMNS = ("family", "signature")
 _TLSH_COLUMNS = ("tlsh",)
 _SHA256_COLUMNS = ("sha256", "sha256_hash")
 _NO_VALUE = {"", "n/a", "none", "null", "tnull"}
 UInt8s = npt.NDArray[numpy.uint8]
+UInt64s = npt.NDArray[numpy.uint64]
 Ints = npt.NDArray[numpy.int64]
+Rows = slice | Ints
 
 
 def _pair_distance_table() -> npt.NDArray[numpy.int32]:
@@ -54,7 +68,17 @@ def _pair_distance_table() -> npt.NDArray[numpy.int32]:
     return table
 
 
+def _bit_table(first: int) -> UInt8s:
+    """For every byte, the nibble of its bits first, first + 2, first + 4 and first + 6 (one bit of each code)."""
+    values = numpy.arange(256)
+    table = numpy.zeros(256, dtype=numpy.uint8)
+    for k in range(4):
+        table |= (((values >> (first + 2 * k)) & 1) << k).astype(numpy.uint8)
+    return table
+
+
 _BYTE_DISTANCE = _pair_distance_table()
+_HIGH_BITS, _LOW_BITS = _bit_table(1), _bit_table(0)
 
 
 def tlsh_digest(data: bytes) -> str | None:
@@ -111,6 +135,61 @@ class _Digests:
     q2: UInt8s
     body: UInt8s
 
+    def take(self, rows: Ints) -> _Digests:
+        """The given rows, in that order."""
+        return _Digests(self.checksum[rows], self.lvalue[rows], self.q1[rows], self.q2[rows], self.body[:, rows])
+
+    def qratios(self) -> UInt8s:
+        """Both quartile ratios in one byte (q1 in the high nibble)."""
+        return ((self.q1 << 4) | self.q2).astype(numpy.uint8)
+
+
+@dataclass(frozen=True)
+class _Planes:
+    """Codes as bit planes: the high bits (hi0, hi1) and low bits (lo0, lo1) of 128 codes, two 64-bit words each."""
+
+    hi0: UInt64s
+    hi1: UInt64s
+    lo0: UInt64s
+    lo1: UInt64s
+
+    @classmethod
+    def of(cls, body: UInt8s) -> _Planes:
+        """Planes of byte-major bodies (32 x n): each byte's four codes give a nibble to each plane."""
+        rows = body.T
+        words = [_pack(table[rows]) for table in (_HIGH_BITS, _LOW_BITS)]
+        return cls(words[0][:, 0].copy(), words[0][:, 1].copy(), words[1][:, 0].copy(), words[1][:, 1].copy())
+
+    def pick(self, rows: Rows) -> _Planes:
+        """The given rows (a slice reads without copying)."""
+        return _Planes(self.hi0[rows], self.hi1[rows], self.lo0[rows], self.lo1[rows])
+
+
+def _pack(nibbles: UInt8s) -> UInt64s:
+    """32 nibbles a row into two 64-bit words a row."""
+    packed = numpy.ascontiguousarray(nibbles[:, 0::2] | (nibbles[:, 1::2] << 4))
+    return packed.view("<u8").astype(numpy.uint64)
+
+
+def _body_distance(rows: _Planes, other: _Planes, far_codes: int) -> Ints:
+    """Body distances, row by row (`other` is one query or one row per row): |a-b| per code, 3 apart counting
+    `far_codes` (6 as TLSH counts, 3 for the metric L1 distance).
+
+    With x1, x0 the XOR of high and low bits, a code differs by 1 when only x0 is set, by 2 when only x1 is, and
+    when both are set by 1 or 3 as the code's two bits differ (s) or not; summed over codes that is
+    pc(x0) + 2 pc(x1) + (w - 3) pc(x1 & x0) + (1 - w) pc(x1 & x0 & s).
+    """
+    total = numpy.zeros(len(rows.hi0), dtype=numpy.int64)
+    for hi, lo, ohi, olo in ((rows.hi0, rows.lo0, other.hi0, other.lo0), (rows.hi1, rows.lo1, other.hi1, other.lo1)):
+        x1, x0 = hi ^ ohi, lo ^ olo
+        both = x1 & x0
+        total += numpy.bitwise_count(x0)
+        total += 2 * numpy.bitwise_count(x1).astype(numpy.int64)
+        if far_codes != 3:
+            total += (far_codes - 3) * numpy.bitwise_count(both).astype(numpy.int64)
+        total += (1 - far_codes) * numpy.bitwise_count(both & (ohi ^ olo)).astype(numpy.int64)
+    return total
+
 
 def _swap_nibbles(values: UInt8s) -> UInt8s:
     return (((values & 0x0F) << 4) | (values >> 4)).astype(numpy.uint8)
@@ -148,11 +227,8 @@ def _circular(a: UInt8s, b: int, modulus: int) -> Ints:
     return numpy.minimum(diff, modulus - diff)
 
 
-def _distances(stored: _Digests, query: _Digests, rows: Ints | None, body_bytes: range = range(_BODY_BYTES)) -> Ints:
-    """TLSH distances (with the length term, as `tlsh.diff`) from the one query to the given stored rows.
-
-    Over only some body bytes the sum is a lower bound of the distance, since every byte adds a non-negative term.
-    """
+def _distances(stored: _Digests, query: _Digests, rows: Ints | None) -> Ints:
+    """TLSH distances (with the length term, as `tlsh.diff`) from the one query to the given stored rows."""
 
     def pick(column: UInt8s) -> UInt8s:
         return column if rows is None else column[rows]
@@ -163,35 +239,88 @@ def _distances(stored: _Digests, query: _Digests, rows: Ints | None, body_bytes:
         qdiff = _circular(pick(column), int(value[0]), 16)
         total += numpy.where(qdiff <= 1, qdiff, (qdiff - 1) * 12)
     total += pick(stored.checksum) != query.checksum[0]
-    return total + _body_distances(stored, query, rows, body_bytes)
-
-
-def _body_distances(stored: _Digests, query: _Digests, rows: Ints | None, body_bytes: range) -> Ints:
-    total = numpy.zeros(len(stored.lvalue) if rows is None else len(rows), dtype=numpy.int64)
-    for j in body_bytes:
+    for j in range(_BODY_BYTES):
         row = _BYTE_DISTANCE[query.body[j, 0]]
         total += row[stored.body[j] if rows is None else stored.body[j, rows]]
     return total
 
 
-def _nearest_row(stored: _Digests, query: _Digests, rows: Ints) -> tuple[int, int]:
-    """(row, distance) of the nearest of the rows, exactly, pruning with the distance over the first body bytes."""
-    partial = _distances(stored, query, rows, range(_PRUNE_BYTES))
-    first = int(numpy.argmin(partial))
-    bound = int(partial[first]) + int(_body_distances(stored, query, rows[first : first + 1], _REST)[0])
-    keep = rows[partial <= bound]
-    distances = partial[partial <= bound] + _body_distances(stored, query, keep, _REST)
-    best = int(numpy.argmin(distances))  # ties go to the lowest row: rows are sorted
-    return int(keep[best]), int(distances[best])
+@dataclass(frozen=True)
+class _Query:
+    """One decoded query: its checksum, its planes and, per possible header value, the TLSH header price."""
+
+    checksum: int
+    planes: _Planes
+    length_price: Ints  # by the stored length byte
+    ratio_price: Ints  # by the stored quartile-ratio byte
+
+    @classmethod
+    def of(cls, digest: str) -> _Query:
+        decoded = _decode([digest])
+        values = numpy.arange(256, dtype=numpy.uint8)
+        ldiff = _circular(values, int(decoded.lvalue[0]), 256)
+        ratio_price = numpy.zeros(256, dtype=numpy.int64)
+        for nibble, value in ((values >> 4, decoded.q1[0]), (values & 0x0F, decoded.q2[0])):
+            qdiff = _circular(nibble.astype(numpy.uint8), int(value), 16)
+            ratio_price += numpy.where(qdiff <= 1, qdiff, (qdiff - 1) * 12)
+        return cls(
+            int(decoded.checksum[0]),
+            _Planes.of(decoded.body),
+            numpy.where(ldiff <= 1, ldiff, ldiff * 12),
+            ratio_price,
+        )
 
 
-def _high_bits(body: UInt8s) -> UInt8s:
-    """The high bit of each of the 128 two-bit codes, one row per code (128 x n)."""
-    return numpy.stack([(body[j] >> (2 * k + 1)) & 1 for j in range(_BODY_BYTES) for k in range(4)])
+def _partition(planes: _Planes, rows: Ints, leaf_size: int, branching: int, rng: numpy.random.Generator) -> list[Ints]:
+    """Leaves of at most `leaf_size` rows (row 0 of each is its centre), by splitting around random centres.
+
+    The rows share a header, so the split looks at the body only. Copies of one digest, which no split separates,
+    stay together as one leaf of any size.
+    """
+    leaves: list[Ints] = []
+    stack = [rows]
+    while stack:
+        group = stack.pop()
+        if len(group) <= leaf_size:
+            leaves.append(group)
+            continue
+        centres = rng.choice(group, min(branching, -(-len(group) // leaf_size)), replace=False)
+        members = planes.pick(group)
+        spread = numpy.stack([_body_distance(members, planes.pick(centre), _METRIC_FAR_CODES) for centre in centres])
+        nearest = numpy.argmin(spread, axis=0)
+        for i, centre in enumerate(centres):
+            nearest[group == centre] = i  # a centre identical to an earlier one still heads its own part
+        for i, centre in enumerate(centres):
+            part = group[nearest == i]
+            ordered = numpy.concatenate([[centre], part[part != centre]])
+            copies = not spread[i, nearest == i].any()
+            (leaves if copies else stack).append(ordered)
+    return leaves
+
+
+def _cluster(
+    digests: _Digests, planes: _Planes, leaf_size: int, branching: int, seed: int
+) -> tuple[Ints, Ints, npt.NDArray[numpy.uint16]]:
+    """The rows reordered leaf by leaf, where each leaf starts, and each reordered row's distance to its centre.
+
+    Within a leaf the rows are sorted by that distance, with the centre itself (distance 0) first.
+    """
+    rng = numpy.random.default_rng(seed)
+    header = (digests.lvalue.astype(numpy.int64) << 8) | digests.qratios()
+    by_header = numpy.argsort(header, kind="stable")
+    groups = numpy.split(by_header, numpy.flatnonzero(numpy.diff(header[by_header])) + 1) if len(header) else []
+    leaves = [leaf for group in groups for leaf in _partition(planes, group, leaf_size, branching, rng)]
+    sizes = numpy.array([len(leaf) for leaf in leaves], dtype=numpy.int64)
+    rows = numpy.concatenate(leaves) if leaves else numpy.zeros(0, dtype=numpy.int64)
+    centres = rows[numpy.repeat(numpy.cumsum(sizes) - sizes, sizes)]
+    spread = _body_distance(planes.pick(rows), planes.pick(centres), _METRIC_FAR_CODES)
+    order = numpy.lexsort((spread, numpy.repeat(numpy.arange(len(leaves)), sizes)))
+    starts = numpy.concatenate([[0], numpy.cumsum(sizes)]).astype(numpy.int64)
+    return rows[order], starts, spread[order].astype(numpy.uint16)
 
 
 class FamilyIndex:
-    """Known samples' TLSH digests with their families, searchable for the nearest one by bit-sampling LSH."""
+    """Known samples' TLSH digests with their families, searchable for the exact nearest one (see the module doc)."""
 
     def __init__(
         self,
@@ -199,23 +328,34 @@ class FamilyIndex:
         family_of: npt.NDArray[numpy.int32],
         families: list[str],
         sha256: UInt8s,
-        tables: int = TABLES,
-        bits: int = BITS,
+        *,
+        leaf_size: int = LEAF_SIZE,
+        branching: int = BRANCHING,
         seed: int = SEED,
     ) -> None:
-        self._digests = digests
-        self._family_of = family_of
-        self._families = families
-        self._sha256 = sha256
-        self._tables, self._bits, self._seed = tables, bits, seed
-        rng = numpy.random.default_rng(seed)
-        self._selected = numpy.stack([rng.choice(128, bits, replace=False) for _ in range(tables)])
-        self._shifts = numpy.arange(bits, dtype=numpy.uint32)
-        self._offsets, self._order = self._build_tables()
+        """Split the digests into leaves (which reorders the rows) and derive the search columns."""
+        if leaf_size < 1 or branching < 2:
+            raise ValueError(f"need leaf_size >= 1 and branching >= 2, not {leaf_size} and {branching}")
+        order, starts, spread = _cluster(digests, _Planes.of(digests.body), leaf_size, branching, seed)
+        self._restore(
+            {
+                "digests": digests.take(order),
+                "family_of": family_of[order],
+                "families": families,
+                "sha256": sha256[order],
+                "leaf_starts": starts,
+                "spread": spread,
+            }
+        )
 
     @classmethod
     def from_known(
-        cls, known: Iterable[KnownHash], *, tables: int = TABLES, bits: int = BITS, seed: int = SEED
+        cls,
+        known: Iterable[KnownHash],
+        *,
+        leaf_size: int = LEAF_SIZE,
+        branching: int = BRANCHING,
+        seed: int = SEED,
     ) -> FamilyIndex:
         """Index stored samples (e.g. a MalwareBazaar export) by their TLSH digests."""
         rows = list(known)
@@ -230,58 +370,90 @@ class FamilyIndex:
             numpy.array([number[row.family] for row in rows], dtype=numpy.int32),
             families,
             sha256,
-            tables,
-            bits,
-            seed,
+            leaf_size=leaf_size,
+            branching=branching,
+            seed=seed,
         )
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Take the stored state and derive the search columns from it (they are not pickled or saved)."""
+        self._digests: _Digests = state["digests"]
+        self._family_of: npt.NDArray[numpy.int32] = state["family_of"]
+        self._families: list[str] = state["families"]
+        self._sha256: UInt8s = state["sha256"]
+        self._leaf_starts: Ints = state["leaf_starts"]
+        self._spread: npt.NDArray[numpy.uint16] = state["spread"]
+        self._planes = _Planes.of(self._digests.body)
+        centres = self._leaf_starts[:-1]
+        ends = self._leaf_starts[1:] - 1
+        self._centres = self._planes.pick(centres)
+        self._centre_length = self._digests.lvalue[centres]
+        self._centre_ratios = self._digests.qratios()[centres]
+        self._leaf_max = self._spread[ends].astype(numpy.int64)
+        leaf = numpy.repeat(numpy.arange(len(centres), dtype=numpy.int64), numpy.diff(self._leaf_starts))
+        self._sort_key = (leaf << _LEAF_SHIFT) | self._spread
 
     def __len__(self) -> int:
         return len(self._family_of)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the hash tables, which the receiving process rebuilds (they are larger than the data)."""
-        state = dict(self.__dict__)
-        del state["_offsets"], state["_order"]
-        return state
+        """Pickle the digests and the leaves, not the search columns derived from them."""
+        return {
+            "digests": self._digests,
+            "family_of": self._family_of,
+            "families": self._families,
+            "sha256": self._sha256,
+            "leaf_starts": self._leaf_starts,
+            "spread": self._spread,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._offsets, self._order = self._build_tables()
+        self._restore(state)
 
-    def _keys(self, high: UInt8s, tables: slice) -> npt.NDArray[numpy.uint32]:
-        """The given tables' keys for each digest (tables x n), from the digests' high bits (128 x n)."""
-        bits = high[self._selected[tables]].astype(numpy.uint32) << self._shifts[:, None]
-        keys: npt.NDArray[numpy.uint32] = bits.sum(axis=1, dtype=numpy.uint32)
-        return keys
+    def nearest(self, digest: str, threshold: int = DEFAULT_THRESHOLD, within: int | None = None) -> Neighbour | None:
+        """The nearest stored sample, exactly: the one `nearest_exact` finds, ties included.
 
-    def _build_tables(self) -> tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int32]]:
-        """Per table, the stored rows grouped by key (a stable sort) and where each key's group starts."""
-        high = _high_bits(self._digests.body)
-        offsets = numpy.zeros((self._tables, (1 << self._bits) + 1), dtype=numpy.int64)
-        order = numpy.zeros((self._tables, len(self)), dtype=numpy.int32)
-        for t in range(self._tables):
-            keys = self._keys(high, slice(t, t + 1))[0]
-            order[t] = numpy.argsort(keys, kind="stable")
-            offsets[t, 1:] = numpy.cumsum(numpy.bincount(keys, minlength=1 << self._bits))
-        return offsets, order
-
-    def _candidates(self, query: _Digests) -> Ints:
-        """Stored rows sharing at least one table key with the (decoded) query."""
-        keys = self._keys(_high_bits(query.body), slice(None))[:, 0].astype(numpy.int64)
-        table = numpy.arange(self._tables)
-        starts, ends = self._offsets[table, keys], self._offsets[table, keys + 1]
-        found = numpy.zeros(len(self), dtype=bool)
-        for t in range(self._tables):
-            found[self._order[t, starts[t] : ends[t]]] = True
-        return numpy.flatnonzero(found)
-
-    def nearest(self, digest: str, threshold: int = DEFAULT_THRESHOLD) -> Neighbour | None:
-        """The nearest stored sample among the candidates, or None when no table brings one up."""
-        query = _decode([digest])
-        rows = self._candidates(query)
-        if not len(rows):
+        `within` bounds the search (faster for digests far from everything): None is then returned when no stored
+        sample is that close. None is also returned for an empty index.
+        """
+        if not len(self):
             return None
-        return self._neighbour(*_nearest_row(self._digests, query, rows), threshold)
+        found = self._search(_Query.of(digest), _UNBOUNDED if within is None else within)
+        return None if found is None else self._neighbour(*found, threshold)
+
+    def _search(self, query: _Query, limit: int) -> tuple[int, int] | None:
+        """(row, distance) of the nearest row, if one is within `limit`."""
+        header = query.length_price[self._centre_length] + query.ratio_price[self._centre_ratios]
+        centre = _body_distance(self._centres, query.planes, _METRIC_FAR_CODES)
+        floor = header + numpy.maximum(centre - self._leaf_max, 0)
+        first = int(numpy.argmin(header + centre))
+        start, end = int(self._leaf_starts[first]), int(self._leaf_starts[first + 1])
+        distances = self._exact(query, slice(start, end), int(header[first]))
+        best_row = start + int(numpy.argmin(distances))
+        best = int(distances[best_row - start])
+        bound = min(best, limit)
+        leaves = numpy.flatnonzero(floor <= bound)
+        leaves = leaves[leaves != first]
+        slack = bound - header[leaves]
+        key = leaves << _LEAF_SHIFT
+        lows = numpy.searchsorted(self._sort_key, key + numpy.maximum(centre[leaves] - slack, 0))
+        highs = numpy.searchsorted(self._sort_key, key + numpy.minimum(centre[leaves] + slack, 0xFFFF), "right")
+        lengths = highs - lows
+        total = int(lengths.sum())
+        if total:
+            rows = numpy.repeat(lows - numpy.cumsum(lengths) + lengths, lengths) + numpy.arange(total)
+            distances = self._exact(query, rows, numpy.repeat(header[leaves], lengths))
+            nearest = int(numpy.argmin(distances))
+            distance, row = int(distances[nearest]), int(rows[nearest])
+            if (distance, row) < (best, best_row):
+                best, best_row = distance, row
+        return (best_row, best) if best <= limit else None
+
+    def _exact(self, query: _Query, rows: Rows, header: int | Ints) -> Ints:
+        """TLSH distances to the rows, whose header price (without the checksum) is known."""
+        distances = _body_distance(self._planes.pick(rows), query.planes, _TLSH_FAR_CODES) + header
+        distances += self._digests.checksum[rows] != query.checksum
+        return distances
 
     def nearest_exact(self, digest: str, threshold: int = DEFAULT_THRESHOLD) -> Neighbour | None:
         """The nearest stored sample by brute force over every row: the reference for `nearest`."""
@@ -307,13 +479,12 @@ class FamilyIndex:
         return "T1" + (_swap_nibbles(header).tobytes() + d.body[:, row].tobytes()).hex().upper()
 
     def save(self, path: Path) -> None:
-        """Write the index as a numpy .npz file (the hash tables are rebuilt on load)."""
+        """Write the index as a numpy .npz file: the digests in leaf order and the leaves, so loading is quick."""
         d = self._digests
         with path.open("wb") as out:
             numpy.savez_compressed(
                 out,
                 version=numpy.array(_FORMAT_VERSION),
-                params=numpy.array([self._tables, self._bits, self._seed]),
                 checksum=d.checksum,
                 lvalue=d.lvalue,
                 q1=d.q1,
@@ -322,20 +493,34 @@ class FamilyIndex:
                 family_of=self._family_of,
                 families=numpy.array(self._families, dtype=str),
                 sha256=self._sha256,
+                leaf_starts=self._leaf_starts,
+                spread=self._spread,
             )
 
     @classmethod
     def load(cls, path: Path) -> FamilyIndex:
-        """Read an index written by `save`."""
+        """Read an index written by `save` (format 1, which kept no leaves, is indexed again)."""
         try:
             with numpy.load(path, allow_pickle=False) as data:
-                if int(data["version"]) != _FORMAT_VERSION:
-                    raise InputError(str(path), f"family index format {int(data['version'])} is not supported")
-                tables, bits, seed = (int(v) for v in data["params"])
+                version = int(data["version"])
+                if version not in (1, _FORMAT_VERSION):
+                    raise InputError(str(path), f"family index format {version} is not supported")
                 digests = _Digests(data["checksum"], data["lvalue"], data["q1"], data["q2"], data["body"])
-                return cls(
-                    digests, data["family_of"], [str(f) for f in data["families"]], data["sha256"], tables, bits, seed
+                families = [str(f) for f in data["families"]]
+                if version == 1:
+                    return cls(digests, data["family_of"], families, data["sha256"])
+                index = cls.__new__(cls)
+                index._restore(
+                    {
+                        "digests": digests,
+                        "family_of": data["family_of"],
+                        "families": families,
+                        "sha256": data["sha256"],
+                        "leaf_starts": data["leaf_starts"],
+                        "spread": data["spread"],
+                    }
                 )
+                return index
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(str(path), f"not a family index: {exc}") from None
 
