@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +26,6 @@ from heistwatch.attribute.profiles import knowledge_profiles
 from heistwatch.cli.main import cli, echo_json, open_kb
 from heistwatch.errors import InputError, NotFoundError
 from heistwatch.ingest.text import extract_text
-from heistwatch.kb import KnowledgeStore
 from heistwatch.kb.seed.attack import SOURCE_KEY as ATTACK
 from heistwatch.kb.seed.attack import attack_version
 from heistwatch.model import TLP, Report
@@ -52,32 +53,66 @@ def export() -> None:
     """Share the knowledge base: STIX, MISP, ATT&CK Navigator, indicator feeds, YARA and Sigma rule packs."""
 
 
-def _options(func: Callable[..., None]) -> Callable[..., None]:
-    """The options every export takes."""
-    decorators: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
-        click.option("--actor", help="Only this actor (a name any source gives it)."),
-        click.option("--report", help="Only this ingested report (its id or document SHA-256)."),
-        click.option(
-            "--tlp-max",
-            type=click.Choice(_TLP_CHOICES, case_sensitive=False),
-            default=TLP.AMBER.value,
-            show_default=True,
-            help="Leave out everything marked above this TLP.",
-        ),
-        click.option("--out", "out", required=True, help="Output file, or - for stdout."),
-        click.option(
-            "--dir",
-            "directory",
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
-            help="Folder that --out is a name inside; a name leaving it is refused.",
-        ),
-        click.option("--force", is_flag=True, help="Overwrite an existing output file."),
-        click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON."),
-        click.pass_context,
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+@dataclass(frozen=True)
+class _Export:
+    """What every export was asked for: the selection, the TLP ceiling, the file (None: stdout), JSON output."""
+
+    actor: str | None
+    report: str | None
+    ceiling: TLP
+    path: Path | None
+    as_json: bool
+
+
+def _options(*, required: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every export takes, checked and passed to the command as one `_Export`.
+
+    `required`: whether --actor or --report must be given.
+    """
+
+    def wrap(func: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def command(
+            ctx: click.Context,
+            actor: str | None,
+            report: str | None,
+            tlp_max: str,
+            out: str,
+            directory: Path | None,
+            force: bool,
+            as_json: bool,
+            **rest: Any,
+        ) -> None:
+            _one_of(actor, report, required=required)
+            path = _target(out, directory, force)
+            func(ctx, _Export(actor, report, TLP(tlp_max.lower()), path, as_json), **rest)
+
+        decorators: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
+            click.option("--actor", help="Only this actor (a name any source gives it)."),
+            click.option("--report", help="Only this ingested report (its id or document SHA-256)."),
+            click.option(
+                "--tlp-max",
+                type=click.Choice(_TLP_CHOICES, case_sensitive=False),
+                default=TLP.AMBER.value,
+                show_default=True,
+                help="Leave out everything marked above this TLP.",
+            ),
+            click.option("--out", "out", required=True, help="Output file, or - for stdout."),
+            click.option(
+                "--dir",
+                "directory",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="Folder that --out is a name inside; a name leaving it is refused.",
+            ),
+            click.option("--force", is_flag=True, help="Overwrite an existing output file."),
+            click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON."),
+            click.pass_context,
+        ]
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return wrap
 
 
 def _target(out: str, directory: Path | None, force: bool) -> Path | None:
@@ -117,17 +152,13 @@ def _write(path: Path | None, text: str) -> None:
         handle.write(text if text.endswith("\n") else text + "\n")
 
 
-def _done(path: Path | None, as_json: bool, what: str, details: dict[str, Any]) -> None:
+def _done(job: _Export, what: str, details: dict[str, Any]) -> None:
     """Say what was written: to stdout, or to stderr when the export itself went to stdout."""
-    where = str(path) if path is not None else "-"
-    if as_json and path is not None:
+    where = str(job.path) if job.path is not None else "-"
+    if job.as_json and job.path is not None:
         echo_json({"out": where, **details})
     else:
-        click.echo(f"wrote {what} to {where}", err=path is None)
-
-
-def _store(ctx: click.Context) -> KnowledgeStore:
-    return open_kb(ctx)
+        click.echo(f"wrote {what} to {where}", err=job.path is None)
 
 
 def _one_of(actor: str | None, report: str | None, *, required: bool) -> None:
@@ -155,40 +186,28 @@ _DOCUMENT = click.option(
 
 
 @export.command("stix")
-@_options
+@_options(required=False)
 @_DOCUMENT
-def stix(
-    ctx: click.Context,
-    actor: str | None,
-    report: str | None,
-    tlp_max: str,
-    out: str,
-    directory: Path | None,
-    force: bool,
-    as_json: bool,
-    document: Path | None,
-) -> None:
+def stix(ctx: click.Context, job: _Export, document: Path | None) -> None:
     """A STIX 2.1 bundle: the whole knowledge base, one actor (its records and indicators), or one report."""
-    _one_of(actor, report, required=False)
-    path = _target(out, directory, force)
-    ceiling = TLP(tlp_max.lower())
-    store = _store(ctx)
+    ceiling = job.ceiling
+    store = open_kb(ctx)
     try:
-        if report is not None:
-            found = find_report(store, report)
+        if job.report is not None:
+            found = find_report(store, job.report)
             text = _document_text(found, document)
             bundle = report_bundle(store, found.id, text and report_text_within(store, found, text, ceiling))
-        elif actor is not None:
-            records = actor_records(store, actor, ceiling)
-            indicators = [e.indicator.id for e in select_indicators(store, actor=actor, tlp_max=ceiling)]
+        elif job.actor is not None:
+            records = actor_records(store, job.actor, ceiling)
+            indicators = [e.indicator.id for e in select_indicators(store, actor=job.actor, tlp_max=ceiling)]
             bundle = export_bundle(store, ids=[*(r.id for r in records), *indicators])
         else:
             bundle = export_bundle(store)
     finally:
         store.close()
     bundle = _bundle_within(bundle, ceiling)
-    _write(path, json.dumps(bundle, indent=1, ensure_ascii=False))
-    _done(path, as_json, f"a STIX bundle of {len(bundle['objects'])} objects", {"objects": len(bundle["objects"])})
+    _write(job.path, json.dumps(bundle, indent=1, ensure_ascii=False))
+    _done(job, f"a STIX bundle of {len(bundle['objects'])} objects", {"objects": len(bundle["objects"])})
 
 
 def _bundle_within(bundle: dict[str, Any], ceiling: TLP) -> dict[str, Any]:
@@ -211,133 +230,92 @@ def _bundle_within(bundle: dict[str, Any], ceiling: TLP) -> dict[str, Any]:
 
 
 @export.command("misp")
-@_options
+@_options(required=True)
 @_DOCUMENT
-def misp(
-    ctx: click.Context,
-    actor: str | None,
-    report: str | None,
-    tlp_max: str,
-    out: str,
-    directory: Path | None,
-    force: bool,
-    as_json: bool,
-    document: Path | None,
-) -> None:
+def misp(ctx: click.Context, job: _Export, document: Path | None) -> None:
     """A MISP event (`{"Event": ...}`) for one report or one actor, with galaxy and TLP tags."""
-    _one_of(actor, report, required=True)
-    path = _target(out, directory, force)
-    ceiling = TLP(tlp_max.lower())
-    store = _store(ctx)
+    store = open_kb(ctx)
     try:
-        if report is not None:
-            text = _document_text(find_report(store, report), document)
-            event = report_event(store, report, text, tlp_max=ceiling)
+        if job.report is not None:
+            text = _document_text(find_report(store, job.report), document)
+            event = report_event(store, job.report, text, tlp_max=job.ceiling)
         else:
-            assert actor is not None
-            event = actor_event(store, actor, tlp_max=ceiling)
+            assert job.actor is not None
+            event = actor_event(store, job.actor, tlp_max=job.ceiling)
     finally:
         store.close()
-    _write(path, event_json(event))
+    _write(job.path, event_json(event))
     summary = event_summary(event)
-    _done(path, as_json, f"a MISP event of {summary['attributes']} attributes", summary)
+    _done(job, f"a MISP event of {summary['attributes']} attributes", summary)
 
 
 @export.command("navigator")
-@_options
-def navigator(
-    ctx: click.Context,
-    actor: str | None,
-    report: str | None,
-    tlp_max: str,
-    out: str,
-    directory: Path | None,
-    force: bool,
-    as_json: bool,
-) -> None:
+@_options(required=True)
+def navigator(ctx: click.Context, job: _Export) -> None:
     """An ATT&CK Navigator layer: an actor's techniques, or a report's attribution against its candidates."""
-    _one_of(actor, report, required=True)
-    path = _target(out, directory, force)
-    store = _store(ctx)
+    store = open_kb(ctx)
     try:
-        if actor is not None:
-            groups = {r.external_id for r in actor_records(store, actor, TLP(tlp_max.lower())) if r.source == ATTACK}
+        if job.actor is not None:
+            groups = {r.external_id for r in actor_records(store, job.actor, job.ceiling) if r.source == ATTACK}
             profile = next((p for p in knowledge_profiles(store).profiles if p.actor_id in groups), None)
             if profile is None:
-                raise NotFoundError(f"no ATT&CK group named {actor}")
+                raise NotFoundError(f"no ATT&CK group named {job.actor}")
             layer = actor_layer(profile, attack_version())
         else:
-            assert report is not None
-            found = find_report(store, report)
+            assert job.report is not None
+            found = find_report(store, job.report)
             attributor = Attributor(store)
             levels = attributor.attribute(findings_evidence(store.findings(found.id), store, found), top=5)
             layer = overlap_layer(levels, attributor.profiles.profiles, attack_version())
     finally:
         store.close()
-    _write(path, json.dumps(layer, indent=1, ensure_ascii=False))
-    _done(path, as_json, f"a layer of {len(layer['techniques'])} techniques", {"techniques": len(layer["techniques"])})
+    _write(job.path, json.dumps(layer, indent=1, ensure_ascii=False))
+    _done(job, f"a layer of {len(layer['techniques'])} techniques", {"techniques": len(layer["techniques"])})
 
 
 @export.command("feed")
-@_options
+@_options(required=False)
 @click.option("--format", "feed_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-def feed(
-    ctx: click.Context,
-    actor: str | None,
-    report: str | None,
-    tlp_max: str,
-    out: str,
-    directory: Path | None,
-    force: bool,
-    as_json: bool,
-    feed_format: str,
-) -> None:
+def feed(ctx: click.Context, job: _Export, feed_format: str) -> None:
     """An indicator feed (kind, value, first/last seen, confidence, actors, TLP, source), written as it is read."""
-    _one_of(actor, report, required=False)
-    path = _target(out, directory, force)
     write = write_csv_feed if feed_format == "csv" else write_json_feed
-    store = _store(ctx)
+    store = open_kb(ctx)
     try:
-        entries = select_indicators(store, actor=actor, report=report, tlp_max=TLP(tlp_max.lower()))
+        entries = select_indicators(store, actor=job.actor, report=job.report, tlp_max=job.ceiling)
         with (
-            _opened(path) as handle,
+            _opened(job.path) as handle,
             click.progressbar(entries, label="writing the feed", file=sys.stderr) as bar,
         ):
             count = write(bar, handle)
     finally:
         store.close()
-    _done(path, as_json, f"{count} indicators", {"indicators": count, "format": feed_format})
+    _done(job, f"{count} indicators", {"indicators": count, "format": feed_format})
 
 
-def _rule_pack(
-    ctx: click.Context, build: Callable[..., RulePack], kind: str, options: dict[str, Any], max_values: int
-) -> None:
+def _rule_pack(ctx: click.Context, job: _Export, build: Callable[..., RulePack], kind: str, max_values: int) -> None:
     """Write the rule pack `build` makes from the selected indicators, grouped by actor."""
-    actor, report = options["actor"], options["report"]
-    _one_of(actor, report, required=False)
-    path = _target(options["out"], options["directory"], options["force"])
-    store = _store(ctx)
+    store = open_kb(ctx)
     try:
-        groups = rule_groups(store, actor=actor, report=report, tlp_max=TLP(options["tlp_max"].lower()))
+        groups = rule_groups(store, actor=job.actor, report=job.report, tlp_max=job.ceiling)
     finally:
         store.close()
     pack = build(groups, date=datetime.datetime.now(datetime.UTC).date(), max_values=max_values)
-    _write(path, pack.text)
+    _write(job.path, pack.text)
     details = {"rules": pack.rules, "values": pack.values, "actors": sorted(groups)}
-    _done(path, options["as_json"], f"{pack.rules} {kind} rules ({pack.values} values)", details)
+    _done(job, f"{pack.rules} {kind} rules ({pack.values} values)", details)
 
 
 @export.command("yara")
-@_options
+@_options(required=False)
 @click.option("--max-values", default=DEFAULT_MAX_VALUES, show_default=True, type=click.IntRange(1))
-def yara(ctx: click.Context, max_values: int, **options: Any) -> None:
+def yara(ctx: click.Context, job: _Export, max_values: int) -> None:
     """YARA rules matching each actor's file hashes (MD5, SHA-1, SHA-256), at most --max-values a rule."""
-    _rule_pack(ctx, yara_pack, "YARA", options, max_values)
+    _rule_pack(ctx, job, yara_pack, "YARA", max_values)
 
 
 @export.command("sigma")
-@_options
+@_options(required=False)
 @click.option("--max-values", default=DEFAULT_MAX_VALUES, show_default=True, type=click.IntRange(2))
-def sigma(ctx: click.Context, max_values: int, **options: Any) -> None:
+def sigma(ctx: click.Context, job: _Export, max_values: int) -> None:
     """Sigma rules for each actor's domains (dns_query), IPs (network_connection) and URLs (proxy)."""
-    _rule_pack(ctx, sigma_pack, "Sigma", options, max_values)
+    _rule_pack(ctx, job, sigma_pack, "Sigma", max_values)
