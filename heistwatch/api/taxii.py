@@ -156,6 +156,34 @@ MatchSpec = Annotated[str | None, Query(alias="match[spec_version]", description
 
 
 @dataclass(frozen=True)
+class _Filters:
+    """The paging and filter parameters of an objects or manifest request (TAXII 2.1, section 3.4)."""
+
+    limit: str | None = None
+    after: str | None = None
+    added_after: str | None = None
+    ids: str | None = None
+    types: str | None = None
+    versions: str | None = None
+    spec_versions: str | None = None
+
+
+def _filters(
+    limit: Limit = None,
+    next_: Next = None,
+    added_after: AddedAfter = None,
+    match_id: MatchId = None,
+    match_type: MatchType = None,
+    match_version: MatchVersion = None,
+    match_spec: MatchSpec = None,
+) -> _Filters:
+    return _Filters(limit, next_, added_after, match_id, match_type, match_version, match_spec)
+
+
+Filters = Annotated[_Filters, Depends(_filters)]
+
+
+@dataclass(frozen=True)
 class _Request:
     """A parsed objects or manifest request."""
 
@@ -165,30 +193,19 @@ class _Request:
     empty: bool
 
 
-def _parse(
-    collection: Collection,
-    user: User,
-    *,
-    limit: str | None,
-    after: str | None,
-    added_after: str | None,
-    ids: str | None,
-    types: str | None,
-    versions: str | None,
-    spec_versions: str | None,
-) -> _Request:
-    version_list = _split(versions)
+def _parse(collection: Collection, user: User, f: _Filters) -> _Request:
+    version_list = _split(f.versions)
     query = CatalogQuery(
         levels=collection.levels_for(user),
-        ids=_split(ids),
-        types=_split(types),
+        ids=_split(f.ids),
+        types=_split(f.types),
         versions=[v if v in {"first", "last", "all"} else _timestamp(v, "match[version]") for v in version_list]
         if version_list
         else None,
-        added_after=_timestamp(added_after, "added_after") if added_after is not None else None,
+        added_after=_timestamp(f.added_after, "added_after") if f.added_after is not None else None,
     )
-    empty = spec_versions is not None and "2.1" not in (_split(spec_versions) or [])
-    return _Request(query, _limit(limit), after, empty)
+    empty = f.spec_versions is not None and "2.1" not in (_split(f.spec_versions) or [])
+    return _Request(query, _limit(f.limit), f.after, empty)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -233,35 +250,12 @@ def _envelope(page: Page, items: str) -> str:
 
 
 @router.get("/api/collections/{collection_id}/objects/")
-def objects(
-    collection_id: str,
-    user: Reader,
-    state: State,
-    catalog: Fresh,
-    limit: Limit = None,
-    next_: Next = None,
-    added_after: AddedAfter = None,
-    match_id: MatchId = None,
-    match_type: MatchType = None,
-    match_version: MatchVersion = None,
-    match_spec: MatchSpec = None,
-) -> Response:
+def objects(collection_id: str, user: Reader, state: State, catalog: Fresh, filters: Filters) -> Response:
     """A page of the collection's objects in the order they were added."""
     found = _collection(collection_id, user)
-    parsed = _parse(
-        found,
-        user,
-        limit=limit,
-        after=next_,
-        added_after=added_after,
-        ids=match_id,
-        types=match_type,
-        versions=match_version,
-        spec_versions=match_spec,
-    )
-    page = _page(catalog, parsed)
+    page = _page(catalog, _parse(found, user, filters))
     state.audit.record(
-        user.name, "taxii-export", found.key, {"objects": len(page.entries), "more": page.more, "next": next_}
+        user.name, "taxii-export", found.key, {"objects": len(page.entries), "more": page.more, "next": filters.after}
     )
     body = _envelope(page, ",".join(e.json for e in page.entries))
     return Response(body, 200, _dates(page.entries), media_type=TAXII_MEDIA_TYPE)
@@ -282,17 +276,7 @@ def get_object(
 ) -> Response:
     """The versions of one object the filters select (one: the knowledge base keeps the current version)."""
     found = _collection(collection_id, user)
-    parsed = _parse(
-        found,
-        user,
-        limit=limit,
-        after=next_,
-        added_after=added_after,
-        ids=object_id,
-        types=None,
-        versions=match_version,
-        spec_versions=match_spec,
-    )
+    parsed = _parse(found, user, _Filters(limit, next_, added_after, object_id, None, match_version, match_spec))
     if catalog.get(object_id, found.levels_for(user)) is None:
         raise HTTPException(404, f"no object {object_id} in this collection that you may read")
     page = _page(catalog, parsed)
@@ -312,32 +296,10 @@ def versions(collection_id: str, object_id: str, user: Reader, catalog: Fresh) -
 
 
 @router.get("/api/collections/{collection_id}/manifest/")
-def manifest(
-    collection_id: str,
-    user: Reader,
-    catalog: Fresh,
-    limit: Limit = None,
-    next_: Next = None,
-    added_after: AddedAfter = None,
-    match_id: MatchId = None,
-    match_type: MatchType = None,
-    match_version: MatchVersion = None,
-    match_spec: MatchSpec = None,
-) -> Response:
+def manifest(collection_id: str, user: Reader, catalog: Fresh, filters: Filters) -> Response:
     """A page of the collection's manifest: id, date added, version and media type of each object."""
     found = _collection(collection_id, user)
-    parsed = _parse(
-        found,
-        user,
-        limit=limit,
-        after=next_,
-        added_after=added_after,
-        ids=match_id,
-        types=match_type,
-        versions=match_version,
-        spec_versions=match_spec,
-    )
-    page = _page(catalog, parsed)
+    page = _page(catalog, _parse(found, user, filters))
     records = [
         {"id": e.id, "date_added": e.added, "version": e.version, "media_type": STIX_MEDIA_TYPE} for e in page.entries
     ]
