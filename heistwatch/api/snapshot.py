@@ -21,7 +21,13 @@ from typing import Any
 import orjson
 
 from heistwatch.api.markings import level
-from heistwatch.kb.sqlite import _claim, _indicator, _object, _relationship
+from heistwatch.kb.rows import (
+    INDICATOR_COLUMNS,
+    claim_from_row,
+    indicator_from_row,
+    object_from_row,
+    relationship_from_row,
+)
 from heistwatch.model import TLP, Source
 from heistwatch.share.stix import (
     _claim_sro,
@@ -49,13 +55,12 @@ _SHAPES = (
     ("indicators", "'indicator'", "NULL", "NULL", "r.value", "r.kind"),
 )
 _READ: dict[str, tuple[str, Callable[[Sequence[Any]], Any], Callable[[Any, str], dict[str, Any]]]] = {
-    "objects": ("SELECT * FROM kb.objects", _object, _sdo),
-    "claims": ("SELECT * FROM kb.claims", _claim, _claim_sro),
-    "relationships": ("SELECT * FROM kb.relationships", _relationship, _relationship_sro),
+    "objects": ("SELECT * FROM kb.objects", object_from_row, _sdo),
+    "claims": ("SELECT * FROM kb.claims", claim_from_row, _claim_sro),
+    "relationships": ("SELECT * FROM kb.relationships", relationship_from_row, _relationship_sro),
     "indicators": (
-        "SELECT id, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description, tlp"
-        " FROM kb.indicators",
-        _indicator,
+        f"SELECT {', '.join(INDICATOR_COLUMNS.split())} FROM kb.indicators",
+        indicator_from_row,
         _indicator_sdo,
     ),
 }

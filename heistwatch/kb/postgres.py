@@ -15,7 +15,23 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from heistwatch.errors import StoreError
-from heistwatch.kb.sqlite import SQLiteStore, _claim, _finding, _indicator, _name_rows, _object, _relationship
+from heistwatch.kb.rows import (
+    CLAIM_COLUMNS,
+    INDICATOR_COLUMNS,
+    OBJECT_COLUMNS,
+    RELATIONSHIP_COLUMNS,
+    claim_from_row,
+    claim_row,
+    finding_from_row,
+    indicator_from_row,
+    indicator_row,
+    name_rows,
+    object_from_row,
+    object_row,
+    relationship_from_row,
+    relationship_row,
+)
+from heistwatch.kb.sqlite import SQLiteStore
 from heistwatch.model import (
     Claim,
     Finding,
@@ -57,13 +73,11 @@ class _Table:
 
 
 _SOURCES = _Table("sources", "key name version date url package", key="key")
-_OBJECTS = _Table("objects", "id type name source aliases description external_id reference confidence tlp attrs")
+_OBJECTS = _Table("objects", OBJECT_COLUMNS)
 _NAMES = _Table("names", "key name object_id is_primary")
-_CLAIMS = _Table("claims", "id subject_id relation object_id source likelihood said date reference title note tlp")
-_RELATIONSHIPS = _Table("relationships", "id type source_ref target_ref source reference confidence description tlp")
-_INDICATORS = _Table(
-    "indicators", "id kind value source pattern first_seen last_seen confidence reference description tlp"
-)
+_CLAIMS = _Table("claims", CLAIM_COLUMNS)
+_RELATIONSHIPS = _Table("relationships", RELATIONSHIP_COLUMNS)
+_INDICATORS = _Table("indicators", INDICATOR_COLUMNS)
 _REPORTS = _Table("reports", "id sha256 name title format chars ingested source")
 _FINDINGS = _Table(
     "findings", "id report_id kind value role reason start end sentence_start sentence_end object_ids score"
@@ -177,14 +191,14 @@ class PostgresStore:
     def _write(self, batch: ImportBatch) -> None:
         """Write every record of the batch, each table's rows in one COPY."""
         self._bulk(_SOURCES, [astuple(s) for s in batch.sources], _SOURCES.replace)
-        self._bulk(_OBJECTS, _last_per_id(sorted(_object_row(o) for o in batch.objects)), _OBJECTS.replace)
+        self._bulk(_OBJECTS, _last_per_id(sorted(object_row(o) for o in batch.objects)), _OBJECTS.replace)
         if batch.objects:
             self._db.execute("DELETE FROM names WHERE object_id = ANY(%s)", ([o.id for o in batch.objects],))
-        self._bulk(_NAMES, sorted(_name_rows(batch.objects)), "ON CONFLICT DO NOTHING")
-        self._bulk(_CLAIMS, _last_per_id(sorted(_claim_row(c) for c in batch.claims)), _CLAIMS.replace)
-        rows = _last_per_id(sorted(_relationship_row(r) for r in batch.relationships))
+        self._bulk(_NAMES, sorted(name_rows(batch.objects)), "ON CONFLICT DO NOTHING")
+        self._bulk(_CLAIMS, _last_per_id(sorted(claim_row(c) for c in batch.claims)), _CLAIMS.replace)
+        rows = _last_per_id(sorted(relationship_row(r) for r in batch.relationships))
         self._bulk(_RELATIONSHIPS, rows, _RELATIONSHIPS.replace)
-        self._bulk(_INDICATORS, _last_per_id(sorted(_indicator_row(i) for i in batch.indicators)), _INDICATORS.replace)
+        self._bulk(_INDICATORS, _last_per_id(sorted(indicator_row(i) for i in batch.indicators)), _INDICATORS.replace)
 
     def _bulk(self, table: _Table, rows: Iterable[Sequence[Any]], tail: str) -> int:
         """COPY the rows into a staging twin of the table, then `INSERT ... SELECT ... FROM` it (`s`) with `tail`.
@@ -289,7 +303,7 @@ class PostgresStore:
             ],
             "id",
         )
-        return [_object(row) for row in rows]
+        return [object_from_row(row) for row in rows]
 
     def names(self) -> list[NameEntry]:
         """The whole name dictionary: every name of every object."""
@@ -321,7 +335,7 @@ class PostgresStore:
                 f"{_CLAIMS.select} WHERE subject_id = ANY(%s) OR object_id = ANY(%s) ORDER BY id",
                 (ids, ids),
             ).fetchall()
-        return [_claim(row) for row in rows]
+        return [claim_from_row(row) for row in rows]
 
     def relationships(
         self,
@@ -340,12 +354,12 @@ class PostgresStore:
             ],
             "id",
         )
-        return [_relationship(row) for row in rows]
+        return [relationship_from_row(row) for row in rows]
 
     def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
         """Indicators, optionally of one kind and normalized value."""
         rows = self._select(_INDICATORS.select, [("kind = %s", kind), ("value = %s", value)], "id")
-        return [_indicator(row) for row in rows]
+        return [indicator_from_row(row) for row in rows]
 
     def reports(self) -> list[Report]:
         """Every ingested report, oldest first."""
@@ -354,7 +368,7 @@ class PostgresStore:
     def findings(self, report_id: str) -> list[Finding]:
         """A report's findings in text order."""
         rows = self._select(_FINDINGS.select, [("report_id = %s", report_id)], 'start, "end", kind, value')
-        return [_finding(row) for row in rows]
+        return [finding_from_row(row) for row in rows]
 
     def sightings(self, *, kind: str | None = None, value: str | None = None) -> list[Sighting]:
         """Recorded sightings, optionally of one indicator kind and normalized value, in input order."""
@@ -427,57 +441,3 @@ def _last_per_id(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     One PostgreSQL statement may not update a row twice, so duplicates are settled here.
     """
     return list({row[0]: row for row in rows}.values())
-
-
-def _object_row(o: KBObject) -> tuple[Any, ...]:
-    return (
-        o.id,
-        o.type._value_,
-        o.name,
-        o.source,
-        json.dumps(list(o.aliases)),
-        o.description,
-        o.external_id,
-        o.reference,
-        o.confidence,
-        o.tlp._value_,
-        json.dumps(dict(o.attrs), sort_keys=True) if o.attrs else "{}",
-    )
-
-
-def _claim_row(c: Claim) -> tuple[Any, ...]:
-    likelihood = c.likelihood._value_ if c.likelihood else None
-    return (
-        c.id,
-        c.subject_id,
-        c.relation._value_,
-        c.object_id,
-        c.source,
-        likelihood,
-        c.said,
-        c.date,
-        c.reference,
-        c.title,
-        c.note,
-        c.tlp._value_,
-    )
-
-
-def _relationship_row(r: Relationship) -> tuple[Any, ...]:
-    return (r.id, r.type, r.source_ref, r.target_ref, r.source, r.reference, r.confidence, r.description, r.tlp._value_)
-
-
-def _indicator_row(i: Indicator) -> tuple[Any, ...]:
-    return (
-        i.id,
-        i.kind,
-        i.value,
-        i.source,
-        i.pattern,
-        i.first_seen,
-        i.last_seen,
-        i.confidence,
-        i.reference,
-        i.description,
-        i.tlp._value_,
-    )

@@ -11,25 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from heistwatch.errors import StoreError
+from heistwatch.kb.rows import (
+    INDICATOR_COLUMNS,
+    claim_from_row,
+    claim_row,
+    finding_from_row,
+    indicator_from_row,
+    indicator_row,
+    name_rows,
+    object_from_row,
+    object_row,
+    relationship_from_row,
+    relationship_row,
+)
 from heistwatch.model import (
-    TLP,
     Claim,
     Finding,
     ImportBatch,
     Indicator,
     KBObject,
-    Likelihood,
     NameEntry,
     ObjectType,
-    Relation,
     Relationship,
     Report,
     ReportBatch,
     Sighting,
     Source,
     SourceStats,
-    name_key,
 )
+
+_INDICATOR_LIST = ", ".join(INDICATOR_COLUMNS.split())
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -117,80 +128,21 @@ class SQLiteStore:
         )
         db.executemany(
             "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            sorted(
-                (
-                    o.id,
-                    o.type._value_,
-                    o.name,
-                    o.source,
-                    json.dumps(list(o.aliases)),
-                    o.description,
-                    o.external_id,
-                    o.reference,
-                    o.confidence,
-                    o.tlp._value_,
-                    json.dumps(dict(o.attrs), sort_keys=True) if o.attrs else "{}",
-                )
-                for o in batch.objects
-            ),
+            sorted(object_row(o) for o in batch.objects),
         )
         db.executemany("DELETE FROM names WHERE object_id = ?", [(o.id,) for o in batch.objects])
-        db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", sorted(_name_rows(batch.objects)))
+        db.executemany("INSERT OR IGNORE INTO names VALUES (?,?,?,?)", sorted(name_rows(batch.objects)))
         db.executemany(
             "INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            sorted(
-                (
-                    c.id,
-                    c.subject_id,
-                    c.relation._value_,
-                    c.object_id,
-                    c.source,
-                    c.likelihood._value_ if c.likelihood else None,
-                    c.said,
-                    c.date,
-                    c.reference,
-                    c.title,
-                    c.note,
-                    c.tlp._value_,
-                )
-                for c in batch.claims
-            ),
+            sorted(claim_row(c) for c in batch.claims),
         )
         db.executemany(
             "INSERT OR REPLACE INTO relationships VALUES (?,?,?,?,?,?,?,?,?)",
-            sorted(
-                (
-                    r.id,
-                    r.type,
-                    r.source_ref,
-                    r.target_ref,
-                    r.source,
-                    r.reference,
-                    r.confidence,
-                    r.description,
-                    r.tlp._value_,
-                )
-                for r in batch.relationships
-            ),
+            sorted(relationship_row(r) for r in batch.relationships),
         )
         db.executemany(
-            "INSERT OR REPLACE INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            sorted(
-                (
-                    i.id,
-                    i.kind,
-                    i.value,
-                    i.pattern,
-                    i.source,
-                    i.first_seen,
-                    i.last_seen,
-                    i.confidence,
-                    i.reference,
-                    i.description,
-                    i.tlp._value_,
-                )
-                for i in batch.indicators
-            ),
+            f"INSERT OR REPLACE INTO indicators ({_INDICATOR_LIST}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            sorted(indicator_row(i) for i in batch.indicators),
         )
 
     def import_report(self, batch: ReportBatch) -> Report:
@@ -263,7 +215,7 @@ class SQLiteStore:
         """Objects, optionally only of one type, one source or the given ids."""
         where, params = _conditions([("type = ?", type.value if type else None), ("source = ?", source)], ids, "id")
         rows = self._db.execute(f"SELECT * FROM objects{where} ORDER BY id", params)
-        return [_object(row) for row in rows]
+        return [object_from_row(row) for row in rows]
 
     def names(self) -> list[NameEntry]:
         """The whole name dictionary: every name of every object."""
@@ -292,7 +244,7 @@ class SQLiteStore:
             cond, params = _in("subject_id", about)
             cond2, _ = _in("object_id", about)
             rows = self._db.execute(f"SELECT * FROM claims WHERE {cond} OR {cond2} ORDER BY id", params * 2)
-        return [_claim(row) for row in rows]
+        return [claim_from_row(row) for row in rows]
 
     def relationships(
         self,
@@ -314,17 +266,16 @@ class SQLiteStore:
             params.append(type)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._db.execute(f"SELECT * FROM relationships{where} ORDER BY id", params)
-        return [_relationship(row) for row in rows]
+        return [relationship_from_row(row) for row in rows]
 
     def indicators(self, *, kind: str | None = None, value: str | None = None) -> list[Indicator]:
         """Indicators, optionally of one kind and normalized value."""
         where, params = _conditions([("kind = ?", kind), ("value = ?", value)], None, "id")
         rows = self._db.execute(
-            "SELECT id, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description,"
-            f" tlp FROM indicators{where} ORDER BY id",
+            f"SELECT {_INDICATOR_LIST} FROM indicators{where} ORDER BY id",
             params,
         )
-        return [_indicator(row) for row in rows]
+        return [indicator_from_row(row) for row in rows]
 
     def reports(self) -> list[Report]:
         """Every ingested report, oldest first."""
@@ -336,7 +287,7 @@ class SQLiteStore:
         rows = self._db.execute(
             'SELECT * FROM findings WHERE report_id = ? ORDER BY start, "end", kind, value', (report_id,)
         )
-        return [_finding(row) for row in rows]
+        return [finding_from_row(row) for row in rows]
 
     def sightings(self, *, kind: str | None = None, value: str | None = None) -> list[Sighting]:
         """Recorded sightings, optionally of one indicator kind and normalized value, in input order."""
@@ -378,98 +329,3 @@ def _conditions(pairs: Sequence[tuple[str, Any]], ids: Collection[str] | None, i
         conditions.append(cond)
         params.extend(values)
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
-
-
-def _name_rows(objects: Iterable[KBObject]) -> list[tuple[str, str, str, int]]:
-    rows = []
-    for obj in objects:
-        for i, name in enumerate((obj.name, *obj.aliases)):
-            key = name_key(name)
-            if key:
-                rows.append((key, name, obj.id, int(i == 0)))
-    return rows
-
-
-def _object(row: Sequence[Any]) -> KBObject:
-    (oid, otype, name, source, aliases, description, external_id, reference, confidence, tlp, attrs) = row
-    return KBObject(
-        id=oid,
-        type=ObjectType(otype),
-        name=name,
-        source=source,
-        aliases=tuple(json.loads(aliases)),
-        description=description,
-        external_id=external_id,
-        reference=reference,
-        confidence=confidence,
-        tlp=TLP(tlp),
-        attrs=json.loads(attrs),
-    )
-
-
-def _finding(row: Sequence[Any]) -> Finding:
-    (fid, report_id, kind, value, role, reason, start, end, sentence_start, sentence_end, object_ids, score) = row
-    return Finding(
-        fid,
-        report_id,
-        kind,
-        value,
-        role,
-        reason,
-        start,
-        end,
-        sentence_start,
-        sentence_end,
-        tuple(json.loads(object_ids)),
-        score,
-    )
-
-
-def _claim(row: Sequence[Any]) -> Claim:
-    (cid, subject_id, relation, object_id, source, likelihood, said, date, reference, title, note, tlp) = row
-    return Claim(
-        id=cid,
-        subject_id=subject_id,
-        relation=Relation(relation),
-        object_id=object_id,
-        source=source,
-        likelihood=Likelihood(likelihood) if likelihood else None,
-        said=said,
-        date=date,
-        reference=reference,
-        title=title,
-        note=note,
-        tlp=TLP(tlp),
-    )
-
-
-def _relationship(row: Sequence[Any]) -> Relationship:
-    (rid, rtype, source_ref, target_ref, source, reference, confidence, description, tlp) = row
-    return Relationship(
-        id=rid,
-        type=rtype,
-        source_ref=source_ref,
-        target_ref=target_ref,
-        source=source,
-        reference=reference,
-        confidence=confidence,
-        description=description,
-        tlp=TLP(tlp),
-    )
-
-
-def _indicator(row: Sequence[Any]) -> Indicator:
-    (iid, kind, value, source, pattern, first_seen, last_seen, confidence, reference, description, tlp) = row
-    return Indicator(
-        id=iid,
-        kind=kind,
-        value=value,
-        source=source,
-        pattern=pattern,
-        first_seen=first_seen,
-        last_seen=last_seen,
-        confidence=confidence,
-        reference=reference,
-        description=description,
-        tlp=TLP(tlp),
-    )
