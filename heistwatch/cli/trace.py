@@ -20,6 +20,15 @@ from heistwatch.trace import (
 )
 from heistwatch.trace.alerts import alert_dict
 
+LABELS_OPTION = click.option(
+    "--labels",
+    "label_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A TagPack CSV, an OFAC list or a folder of OFAC lists (repeat for several).",
+)
+"""The service-label files a trace command reads (`heistwatch.trace.labels.read_labels`)."""
+
 
 @cli.group()
 def trace() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from heistwatch.cli.main import Exit, echo_json
-from heistwatch.cli.trace import trace
+from heistwatch.cli.trace import LABELS_OPTION, trace
 from heistwatch.trace.btc_blocks import BlockReport, block_files, load_btc_blocks
 from heistwatch.trace.eth_etl import LoadReport, export_bytes, load_eth_export
 from heistwatch.trace.labels import read_labels
@@ -24,13 +24,7 @@ FORMATS = ("btc-blocks", "eth-etl", "parquet")
 @click.argument("ledger", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: guessed from the inputs' names.")
-@click.option(
-    "--labels",
-    "label_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="A TagPack CSV, an OFAC list or a folder of OFAC lists (repeat for several).",
-)
+@LABELS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print what was loaded and skipped as JSON.")
 @click.pass_context
 def load_command(

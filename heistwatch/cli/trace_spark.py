@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from heistwatch.cli.main import Exit, echo_json
-from heistwatch.cli.trace import trace
+from heistwatch.cli.trace import LABELS_OPTION, trace
 from heistwatch.errors import HeistwatchError
 from heistwatch.trace.alerts import alert_dict
 from heistwatch.trace.labels import read_labels
@@ -33,13 +33,7 @@ _UNBOUNDED_LEVELS = 64  # the progress bar's length when there is no hop limit
 )
 @click.option("--min-fraction", type=float, default=0.05, show_default=True, help="Drop taint below this share.")
 @click.option("--dust", type=int, default=0, help="Drop taint below this many base units.")
-@click.option(
-    "--labels",
-    "label_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="A TagPack CSV, an OFAC list or a folder of OFAC lists (repeat for several).",
-)
+@LABELS_OPTION
 @click.option("--master", default="local[*]", show_default=True, help="The Spark master URL.")
 @click.option(
     "--max-frontier", type=int, default=MAX_FRONTIER, show_default=True, help="Most new transfers in one hop level."
