@@ -42,7 +42,8 @@ def open_kb_path(ctx: click.Context) -> Path:
     target = ctx.obj["kb"]
     if is_postgres(target):
         raise StoreError(f"{describe_target(target)}: this command needs a knowledge base file, not a server")
-    open_store(target).close()
+    if not Path(target).exists():
+        raise StoreError(f"{target}: no knowledge base here yet; run `heistwatch kb build` first")
     return Path(target)
 
 

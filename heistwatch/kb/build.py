@@ -19,7 +19,7 @@ from heistwatch.kb.seed.attack import load_attack
 from heistwatch.kb.seed.claims import load_claims, packaged_claims
 from heistwatch.kb.seed.misp import load_misp_galaxies
 from heistwatch.kb.sqlite import SQLiteStore
-from heistwatch.model import ImportBatch, Indicator, ReportBatch, Source
+from heistwatch.model import Claim, ImportBatch, Indicator, Relationship, ReportBatch
 
 Progress = Callable[[str], None]
 
@@ -99,9 +99,18 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
             batch = ReportBatch(sources[report.source], report, findings, tuple(by_source[report.source]))
             rebuilt.import_report(batch)
             records["reports-kept"] = records.get("reports-kept", 0) + 1
-        seeded = {s.key for s in rebuilt.sources()}
-        for key in sorted(set(sources) - seeded):
-            _carry_source(previous, rebuilt, sources[key], by_source[key], records)
+        carried = sorted(set(sources) - {s.key for s in rebuilt.sources()})
+        if carried:  # read the claims and relationships once, not once per source
+            claims: defaultdict[str, list[Claim]] = defaultdict(list)
+            for claim in previous.claims():
+                claims[claim.source].append(claim)
+            relationships: defaultdict[str, list[Relationship]] = defaultdict(list)
+            for rel in previous.relationships():
+                relationships[rel.source].append(rel)
+        for key in carried:
+            objects = tuple(previous.objects(source=key))
+            own = (tuple(claims[key]), tuple(relationships[key]), tuple(by_source[key]))
+            _carry_source(rebuilt, ImportBatch((sources[key],), objects, *own), records)
     except sqlite3.DatabaseError:
         records["reports-unreadable"] = 1
     finally:
@@ -110,17 +119,8 @@ def _carry_reports(old: Path, new: Path, records: dict[str, int]) -> None:
     _carry_sightings(old, new, records)
 
 
-def _carry_source(
-    previous: SQLiteStore, rebuilt: SQLiteStore, source: Source, indicators: list[Indicator], records: dict[str, int]
-) -> None:
+def _carry_source(rebuilt: SQLiteStore, batch: ImportBatch, records: dict[str, int]) -> None:
     """Copy what one source the build does not load gave (a STIX import, a hunt's rules): all of it, or none."""
-    batch = ImportBatch(
-        sources=(source,),
-        objects=tuple(previous.objects(source=source.key)),
-        claims=tuple(c for c in previous.claims() if c.source == source.key),
-        relationships=tuple(r for r in previous.relationships() if r.source == source.key),
-        indicators=tuple(indicators),
-    )
     try:
         rebuilt.import_batch(batch)
     except StoreError:  # it points at records the new build no longer has
