@@ -26,7 +26,7 @@ from heistwatch.hunt.yara_scan import RuleMatch, rule_files
 from heistwatch.kb.sqlite import SQLiteStore
 from heistwatch.kb.store import KnowledgeStore
 from heistwatch.model import ImportBatch, Indicator, Sighting, Source, make_indicator
-from heistwatch.share.stix_sightings import sightings_bundle
+from heistwatch.share.stix_sightings import sighted_indicators, sightings_bundle
 
 RULE_SOURCE = Source(key="hunt-rules", name="Detection rules the exchange hunted with")
 FAMILY_SOURCE = Source(key="hunt-families", name="Known samples of the exchange's TLSH family index")
@@ -296,8 +296,8 @@ def findings_bundle(store: KnowledgeStore, findings: HuntFindings, organisation:
     """The sightings as a STIX 2.1 bundle with their indicators, the hunt's own ones whether stored or not."""
     scratch = SQLiteStore(":memory:")
     try:
-        wanted = {s.indicator_id for s in findings.sightings}
-        known = tuple(i for i in store.indicators() if i.id in wanted)
+        own = {i.id for i in findings.indicators}
+        known = tuple(sighted_indicators(store, [s for s in findings.sightings if s.indicator_id not in own]))
         scratch.import_batch(
             ImportBatch(
                 sources=tuple({s.key: s for s in (*store.sources(), *findings.sources)}.values()),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from heistwatch.kb.store import KnowledgeStore
-from heistwatch.model import TLP, Sighting, derive_id
+from heistwatch.model import TLP, Indicator, Sighting, derive_id
 from heistwatch.share.stix import _identity, _indicator_sdo, _marking, _timestamp
 
 
@@ -21,8 +21,7 @@ def sightings_bundle(
     """A bundle of the sightings, their indicators and sources, the sighting organisation and the markings used."""
     stamp = _timestamp(datetime.datetime.now(datetime.UTC))
     seer = _organisation(organisation, stamp)
-    wanted = {s.indicator_id for s in sightings}
-    indicators = [i for i in store.indicators() if i.id in wanted]
+    indicators = sighted_indicators(store, sightings)
     sources = {i.source for i in indicators}
     objects: list[dict[str, Any]] = [seer, *(_identity(s, stamp) for s in store.sources() if s.key in sources)]
     objects += [_marking(level) for level in sorted({tlp, *(i.tlp for i in indicators)}, key=lambda t: t.value)]
@@ -34,6 +33,20 @@ def sightings_bundle(
         "id": derive_id("bundle", "sightings", *sorted(s.id for s in sightings)),
         "objects": objects,
     }
+
+
+def sighted_indicators(store: KnowledgeStore, sightings: Sequence[Sighting]) -> list[Indicator]:
+    """The stored indicators the sightings are of: looked up by kind and value, a scan only for any not found so."""
+    wanted = {s.indicator_id for s in sightings}
+    found = {
+        i.id: i
+        for kind, value in dict.fromkeys((s.kind, s.value) for s in sightings)
+        for i in store.indicators(kind=kind, value=value)
+        if i.id in wanted
+    }
+    if wanted - found.keys():  # a sighting that spells its value otherwise than the store
+        found.update((i.id, i) for i in store.indicators() if i.id in wanted)
+    return sorted(found.values(), key=lambda i: i.id)
 
 
 def _organisation(name: str, stamp: str) -> dict[str, Any]:
