@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from heistwatch.attribute.knowledge import Levels
@@ -45,10 +46,11 @@ def _candidate(candidate: Candidate, names: dict[str, str]) -> dict[str, Any]:
 
 
 def _contribution(c: Contribution, names: dict[str, str]) -> dict[str, Any]:
-    return {"item": c.item_id, "name": _item_name(c.item_id, names), "weight": round(c.weight, 4)}
+    return {"item": c.item_id, "name": item_name(c.item_id, names), "weight": round(c.weight, 4)}
 
 
-def _item_name(item_id: str, names: dict[str, str]) -> str:
+def item_name(item_id: str, names: Mapping[str, str]) -> str:
+    """An evidence item's display name: its known name, else the id without its kind prefix."""
     return names.get(item_id) or item_id.partition(":")[2] or item_id
 
 
@@ -81,7 +83,7 @@ def _why(candidate: Candidate, names: dict[str, str]) -> list[str]:
     ex = candidate.explanation
 
     def listed(items: tuple[Contribution, ...]) -> str:
-        return ", ".join(f"{_item_name(c.item_id, names)} ({c.weight:+.2f})" for c in items) or "nothing"
+        return ", ".join(f"{item_name(c.item_id, names)} ({c.weight:+.2f})" for c in items) or "nothing"
 
     lines = [
         f"  raises:   {listed(ex.raises)}",

@@ -21,6 +21,7 @@ from heistwatch.ingest.sentences import split_sentences
 from heistwatch.kb.resolve import Resolution
 from heistwatch.kb.store import KnowledgeStore
 from heistwatch.model import Finding, ObjectType, Sighting
+from heistwatch.share.attribution import item_name
 from heistwatch.trace.case import CaseResult
 from heistwatch.trace.ledger import Transfer
 from heistwatch.trace.patterns import MIXER_CATEGORIES, find_patterns
@@ -543,7 +544,7 @@ def _candidate(c: Candidate, names: Mapping[str, str]) -> CandidateView:
     ex = c.explanation
 
     def weighed(items: tuple[Contribution, ...]) -> tuple[Weighed, ...]:
-        return tuple(Weighed(i.item_id, _item_name(i.item_id, names), round(i.weight, 4)) for i in items)
+        return tuple(Weighed(i.item_id, item_name(i.item_id, names), round(i.weight, 4)) for i in items)
 
     return CandidateView(
         actor_id=c.actor_id,
@@ -557,10 +558,6 @@ def _candidate(c: Candidate, names: Mapping[str, str]) -> CandidateView:
         expected_not_seen=weighed(ex.expected_not_seen) if ex else (),
         same_origin={k: tuple(v) for k, v in ex.same_origin.items()} if ex else {},
     )
-
-
-def _item_name(item_id: str, names: Mapping[str, str]) -> str:
-    return names.get(item_id) or item_id.partition(":")[2] or item_id
 
 
 def _name_claims(resolution: Resolution) -> NameClaims:
