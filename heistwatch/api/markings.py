@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from heistwatch.model import TLP
+from heistwatch.model import TLP, Report
 
 LEVELS = list(TLP)  # least to most restricted
 PARTNER_CEILING = TLP.AMBER
@@ -29,6 +29,11 @@ def level(tlp: TLP) -> int:
 def most_restrictive(labels: Iterable[TLP]) -> TLP:
     """The most restricted of the labels (CLEAR for none)."""
     return max(labels, key=level, default=TLP.CLEAR)
+
+
+def report_level(report: Report, floors: Mapping[str, TLP], held: Mapping[str, TLP]) -> TLP:
+    """A report's marking: its source's level (`floors`), raised to its most restricted indicator (`held`)."""
+    return most_restrictive((floors.get(report.source, TLP.CLEAR), held.get(report.source, TLP.CLEAR)))
 
 
 def may_read(tlp: TLP, clearance: TLP, *, internal: bool) -> bool:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from heistwatch.api.auth import Role, User
 from heistwatch.api.catalog import Catalog, Entry, Match
 from heistwatch.api.context import ApiState, api_state, current_user, fresh_catalog, requires
-from heistwatch.api.markings import most_restrictive, readable
+from heistwatch.api.markings import most_restrictive, readable, report_level
 from heistwatch.api.schemas import (
     ActorDetail,
     ActorOut,
@@ -230,7 +230,7 @@ def _report_levels(state: ApiState, catalog: Catalog, reports: Iterable[Report])
     """Each report with its marking: its source's level, raised to its most restricted indicator."""
     floors = state.levels.all()
     held = catalog.indicator_levels()
-    return [(r, most_restrictive((floors.get(r.source, TLP.CLEAR), held.get(r.source, TLP.CLEAR)))) for r in reports]
+    return [(r, report_level(r, floors, held)) for r in reports]
 
 
 def _report(report: Report, tlp: TLP) -> ReportOut:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from heistwatch.api.auth import User
-from heistwatch.api.markings import most_restrictive
+from heistwatch.api.markings import report_level
 from heistwatch.errors import StoreError
 from heistwatch.kb.store import KnowledgeStore
 from heistwatch.model import (
@@ -163,18 +163,17 @@ class ReaderView:
         """Refused: a reader's view is for reading."""
         raise StoreError("a reader's view of the knowledge base cannot be written to")
 
-    def report_levels(self) -> dict[str, TLP]:
-        """Each report's marking: its source's level, raised to its most restricted indicator (as the API marks it)."""
+    def report_levels(self, reports: Iterable[Report] | None = None) -> dict[str, TLP]:
+        """Each report's marking (of `reports`, default all), as the API marks it (`markings.report_level`)."""
         held = self._levels.indicator_levels()
-        return {
-            r.id: most_restrictive((self._floors.get(r.source, TLP.CLEAR), held.get(r.source, TLP.CLEAR)))
-            for r in self._store.reports()
-        }
+        chosen = self._store.reports() if reports is None else reports
+        return {r.id: report_level(r, self._floors, held) for r in chosen}
 
     def reports(self) -> list[Report]:
         """The ingested reports the user may read: a report that names a value they may not see is held back whole."""
-        marks = self.report_levels()
-        return [r for r in self._store.reports() if self.user.may_read(marks[r.id])]
+        stored = self._store.reports()
+        marks = self.report_levels(stored)
+        return [r for r in stored if self.user.may_read(marks[r.id])]
 
     def findings(self, report_id: str) -> list[Finding]:
         """A readable report's findings in text order; none for a report the user may not read."""
