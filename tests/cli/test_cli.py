@@ -201,3 +201,8 @@ def test_hunt_sightings_become_stix_and_attribution_evidence(
     code, out, _ = run(capsys, "--kb", str(kb_copy), "attribute", "--sightings", "--json")
     assert code == Exit.OK
     assert "name:lazarusgroup" in {e["item_id"] for e in json.loads(out)["evidence"]}  # the report that gave the domain
+
+
+def test_serve_refuses_a_server_url_with_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--kb", "postgresql://analyst:secret@db.example/kb", "serve")
+    assert code == Exit.STORE and "needs a knowledge base file" in err and "secret" not in err
