@@ -367,6 +367,8 @@ def _plan(text: str | None, match: Match) -> _Plan:
         params = [folded, *([upper] if upper else []), len(folded), folded]
         value = ("value", "lower(c.name), c.id", "lower(c.name), c.id", "(lower(c.name), c.id) > (?, ?)")
         return _Plan(table, where, params, *value)
+    if "\x00" in text:  # FTS5 reads a NUL as the end of its query
+        raise InputError("q", "contains a NUL character")
     if len(text) < 3:  # below a trigram: no index can answer, so scan in id order
         return _Plan(table, ["c.name LIKE ? ESCAPE '\\'"], [_like(text)], *by_id)
     phrase = '"' + text.replace('"', '""') + '"'

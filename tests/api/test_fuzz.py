@@ -2,6 +2,8 @@
 
 Only the server-error check runs: the stricter conformance checks still flag gaps in the spec itself (TAXII's
 media type and 404s are not declared per route, FastAPI's own answer to an unparseable body has another shape).
+The examples are the same on every run (derandomize), so CI stays reproducible; a wider hunt for new failures
+raises max_examples and drops derandomize locally.
 """
 
 from __future__ import annotations
@@ -34,6 +36,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @schema.parametrize()  # type: ignore[untyped-decorator]
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_operation_fails_on_generated_input(case: Case[Any]) -> None:
     case.call_and_validate(headers=HEADERS, checks=[not_a_server_error])

@@ -104,3 +104,9 @@ def test_unknown_match_is_refused_by_name(api: Api) -> None:
 def test_odd_prefixes_and_phrases_are_just_text(api: Api, q: str) -> None:
     assert values(api, q=q, match="prefix") == []
     assert values(api, q=q) == []
+
+
+@pytest.mark.parametrize("q", ["00\x00", "\x00abc"])
+def test_a_nul_in_a_substring_search_is_refused_by_name(api: Api, q: str) -> None:
+    response = api.client.get("/api/indicators", params={"q": q}, headers=api.headers("red-reader"))
+    assert response.status_code == 400 and response.json()["error"]["where"] == "q"
