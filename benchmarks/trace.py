@@ -2,14 +2,15 @@
 
 A seeded world from `heistwatch.trace.simulate` is ingested into a DuckDB file; the theft transfers seed a FIFO
 trace with the default limits (no hop limit, taint under 5 % of a transfer dropped) that crosses bridges (linked
-with the simulator's prices) and ends in alerts (`case_seconds`, graph load from DuckDB included; timed again with
-the haircut and poison comparison traces the alerts carry, which stop at 8 hops). The world's bridge is noisy
-(fees, delays, honest users and look-alike round trips; `--exact-bridges` for the exact payouts of the plain
-simulator); `without_bridges` is the same case with bridges absorbing taint, and `bridge_linking` what linking and
-crossing cost on top of it. The same case cut at 8 hops with no fraction threshold is scored too
-(`eight_hops`). Accuracy is scored against the simulator's ground truth, which the tracer never reads. Anchors, in
-the same run: reachability from the seeds within 8 hops (time-unaware, not expanding labelled services) by a numpy
-CSR BFS and by a DuckDB recursive query.
+with the simulator's price table and the linker's default fee band, window and thresholds, never the simulator's
+fees or delays) and ends in alerts (`case_seconds`, graph load from DuckDB included; timed again with the haircut
+and poison comparison traces the alerts carry, which stop at 8 hops). The world's bridge is noisy (fees, delays,
+honest users and look-alike round trips; `--exact-bridges` for the exact payouts of the plain simulator); alerts
+past bridges are those reached only across one (confidence under 1); `without_bridges` is the same case with
+bridges absorbing taint, and `bridge_linking` what linking and crossing cost on top of it. The same case cut at 8
+hops with no fraction threshold is scored too (`eight_hops`). Accuracy is scored against the simulator's ground
+truth, which the tracer never reads. Anchors, in the same run: reachability from the seeds within 8 hops
+(time-unaware, not expanding labelled services) by a numpy CSR BFS and by a DuckDB recursive query.
 Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--json]
 """
 
@@ -123,6 +124,8 @@ def _case(
 def _scores(sim: Simulation, case: Any) -> dict[str, Any]:
     services = [label.address for label in sim.labels]
     s = score_case(sim.truth, case.alerts, find_patterns(case.result), services)
+    reached = {address for address, _ in sim.truth.endpoints}
+    beyond = [a for a in case.alerts if a.confidence < 1.0]  # reached only across bridges
     return {
         "alerts": {
             "recall": s.recall,
@@ -137,6 +140,8 @@ def _scores(sim: Simulation, case: Any) -> dict[str, Any]:
         "bridged_endpoints": s.bridged_endpoints,
         "bridge_links": len(case.links),
         "bridges_crossed": len(case.crossings),
+        "alerts_past_bridges": len(beyond),
+        "false_alerts_past_bridges": sum(a.address not in reached for a in beyond),
         "limit_hits": len(case.result.limit_hits),
     }
 
