@@ -10,14 +10,17 @@ new id, until about 200 rules apply. Variants keep each rule's shape (fields, mo
 - `heistwatch`: `hunt_sigma` (default engine: each field's tests once per distinct value, Hyperscan for fields with
   many distinct values, numpy per row) on the shared rules; `heistwatch_200`: the same on shared rules + variants.
   Planning (sampling each file's keys, mapping fields, translating and checking every rule, compiling Hyperscan
-  databases) is inside the timed call; loading the YAML is not.
+  databases: in the first run only, later runs reuse them from the process's cache) is inside the timed call;
+  loading the YAML is not.
 - `heistwatch_200_sql`: `hunt_sigma(engine="sql")` on the ~200 rules: the straightforward engine, one SELECT per file
   with every rule's whole expression on every line (the engine before the distinct-value one).
 - anchor `duckdb_per_rule` (on the ~200-rule set): the same extracted columns loaded once into a DuckDB table per
   kind of log, then one SELECT per rule over that table (load + all queries timed).
-MB/s is log bytes on disk (uncompressed here) over wall time; DuckDB gets 2 threads. CPU seconds are the process's
-user + system time (all its threads), so MB per CPU-second does not depend on how busy a shared machine is.
-Every heistwatch run is checked against the straightforward engine: the same matches, or the benchmark fails.
+MB/s is log bytes on disk (uncompressed here) over wall time; DuckDB gets 2 threads (and heistwatch scans two files
+at a time). CPU seconds are the process's user + system time (all its threads), so MB per CPU-second depends less on
+how busy a shared machine is.
+Every heistwatch run is checked against the straightforward engine (the same matches) and the anchor (as many), or
+the benchmark fails. The load average before and after the runs is printed: other processes may share the cores.
 Figures are medians over --repeats runs, the runs of the contenders interleaved.
 
 Run: .venv/bin/python benchmarks/hunt_sigma.py [--size small|full] [--json] [--repeats N]
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -235,6 +239,7 @@ def run(size: str, repeats: int = 1, log: Callable[[str], None] = lambda _: None
         written = write_variants(shared, {info.id for info in probe.applied}, variants, rng)
         extended = load_rules([RULES, variants])
         out: dict[str, Any] = {"meta": {"size": size, "log_mb": round(total / 1e6, 1), "repeats": repeats}}
+        out["meta"]["load_avg_before"] = [round(x, 2) for x in os.getloadavg()]
         out["meta"] |= {"load_rules_s": round(load_s, 3), "threads": THREADS, "variants_written": written}
         contenders: dict[str, tuple[RuleSet, EngineName]] = {
             "heistwatch": (shared, "distinct"),
@@ -252,8 +257,11 @@ def run(size: str, repeats: int = 1, log: Callable[[str], None] = lambda _: None
             log("anchor: duckdb per-rule")
             wall, cpu, anchor_hits = time_per_rule(extended, logs)
             times["duckdb_per_rule"].append((wall, cpu))
+        out["meta"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
         if _matches(reports["heistwatch_200"]) != _matches(reports["heistwatch_200_sql"]):
             raise SystemExit("the distinct-value engine and the SQL engine disagree")
+        if anchor_hits != len(reports["heistwatch_200"].matches):  # the generated logs hold no malformed line
+            raise SystemExit("heistwatch and the per-rule anchor disagree")
         results: dict[str, Any] = {}
         for name, (rule_set, _engine) in contenders.items():
             report = reports[name]
@@ -290,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     meta, sigma = result["meta"], result["sigma"]
     print(f"logs: {meta['log_mb']} MB; DuckDB threads: {meta['threads']}; median of {meta['repeats']}")
+    loads = (" ".join(f"{x:.2f}" for x in meta[key]) for key in ("load_avg_before", "load_avg_after"))
+    print("load average (1, 5, 15 min) before the runs: {}; after: {} (other processes share the cores)".format(*loads))
     for name in ("heistwatch", "heistwatch_200", "heistwatch_200_sql"):
         r = sigma[name]
         print(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heistwatch.hunt.sigma_plan import KindPlan, records_sql
-from heistwatch.hunt.sigma_scan import FileHits, read_raw, rejected_lines, sql_hits
+from heistwatch.hunt.sigma_scan import FileHits, rejected_lines, sql_hits
 from heistwatch.hunt.sigma_sql import And, Field, Node, Not, Or, Test, column, fold
 
 try:
@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - exercised where the wheel is missing
     hyperscan = None  # type: ignore[assignment]
 
-TABLE, DISTINCT = "sigma_records", "sigma_values"
+TABLE = "sigma_records"
 # Hyperscan compiles a field's patterns in 2-200 ms, and DuckDB runs them at 1-10 us per value: Hyperscan pays from
 # about ten thousand distinct values (URLs, command lines), DuckDB is quicker for user agents, hosts and methods.
 SCAN_FROM_VALUES = 10_000
@@ -46,8 +46,9 @@ class _Fallback(Exception):
 def distinct_hits(con: duckdb.DuckDBPyConnection, path: Path, plan: KindPlan, rejects: str) -> FileHits:
     """The planned rules' hits in one file, each field's tests evaluated once per distinct value."""
     columns = "".join(f", {column(name, lowered=False)}" for name in plan.fields)
+    bad = "CASE WHEN v IS NULL THEN trim(raw) <> '' ELSE false END"  # CASE: trim only the lines that are not JSON
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT n, v IS NULL AS skip, v IS NULL AND trim(raw) <> '' AS bad"
+        f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT n, v IS NULL AS skip, {bad} AS bad"
         f"{columns} FROM ({records_sql(path, plan, rejects, lowered=False)})"
     )
     try:
@@ -62,7 +63,7 @@ def distinct_hits(con: duckdb.DuckDBPyConnection, path: Path, plan: KindPlan, re
         return found
     finally:
         con.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    return FileHits(int(last), [int(n) for n in bad], hits, read_raw(con, path, sorted(hits), rejects + "_raw"))
+    return FileHits(int(last), [int(n) for n in bad], hits)  # scan_file reads the matched lines
 
 
 def _hits(trees: Sequence[Node], evaluator: _Evaluator) -> dict[int, list[int]]:
@@ -172,8 +173,10 @@ class _Evaluator:
         by_field: dict[str, list[Field]] = {}
         for part in dict.fromkeys(parts):
             by_field.setdefault(part.name, []).append(part)
+        counts = self._distinct_counts(list(by_field))
         for name, field_parts in by_field.items():
-            leaves = self._leaves(name, {t.sql: t for part in field_parts for t in _leaves(part)})
+            tests = {t.sql: t for part in field_parts for t in _leaves(part)}
+            leaves = self._leaves(name, tests, scan=counts[name] >= SCAN_FROM_VALUES)
             for part in field_parts:
                 truth = _values_truth(part, leaves)
                 if truth.any() and not truth.all():
@@ -181,23 +184,27 @@ class _Evaluator:
                 else:
                     self._constants[part] = bool(truth.any())
 
-    def _leaves(self, name: str, tests: dict[str, Test]) -> dict[str, Rows]:
-        """Each test's truth for each distinct value of the field (in the order of their hashes)."""
+    def _distinct_counts(self, names: Sequence[str]) -> dict[str, int]:
+        """About how many distinct values each field holds (HyperLogLog: it only picks Hyperscan or DuckDB)."""
+        if not names:
+            return {}
+        counts = ", ".join(f"approx_count_distinct({column(name, lowered=False)})" for name in names)
+        row = self._con.execute(f"SELECT {counts} FROM {TABLE}").fetchone() or ()
+        return {name: int(count) for name, count in zip(names, row, strict=True)}
+
+    def _leaves(self, name: str, tests: dict[str, Test], *, scan: bool) -> dict[str, Rows]:
+        """Each test's truth for each distinct value of the field (in the order of their hashes); `scan`: Hyperscan."""
         value, lowered = column(name, lowered=False), column(name, lowered=True)
-        con = self._con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {DISTINCT} AS SELECT DISTINCT {value} FROM {TABLE}")
-        [(count,)] = con.execute(f"SELECT count(*) FROM {DISTINCT}").fetchall()
-        scanned = _scannable(list(tests.values())) if count >= SCAN_FROM_VALUES else []
+        scanned = _scannable(list(tests.values())) if scan else []
         by_sql = [t for t in tests.values() if all(t is not s for s in scanned)]
         sources = {key: [t for t in scanned if _lowered(t) is (key == "lowered")] for key in ("value", "lowered")}
-        columns = [f"{value} AS value", f"{lowered} AS lowered"]
+        columns = [f"encode({value}) AS value", f"encode({lowered}) AS lowered"]  # UTF-8 bytes, as Hyperscan reads
         selected = [c for c, key in zip(columns, sources, strict=True) if sources[key]]
         selected += [f"({t.sql}) IS TRUE AS t{i}" for i, t in enumerate(by_sql)]
-        data = con.execute(
+        data = self._con.execute(
             f"SELECT {', '.join(['hash(' + value + ') AS h', *selected])} FROM (SELECT {value},"
-            f" lower({value}) AS {lowered} FROM {DISTINCT}) ORDER BY h"
+            f" lower({value}) AS {lowered} FROM (SELECT DISTINCT {value} FROM {TABLE})) ORDER BY h"
         ).fetchnumpy()
-        con.execute(f"DROP TABLE {DISTINCT}")
         hashes = np.asarray(data["h"], dtype=np.uint64)
         if hashes.size > 1 and bool(np.any(hashes[1:] == hashes[:-1])):
             raise _Fallback(f"two values of {name} share a hash")
@@ -256,26 +263,29 @@ def _expressions(tests: Sequence[Test]) -> tuple[str, ...]:
 
 
 def _scan_values(tests: Sequence[Test], values: Any) -> dict[str, Rows]:
-    """Each string test's truth for each value, from one Hyperscan pass per value; NULL matches nothing."""
+    """Each string test's truth for each value (UTF-8 bytes), from one Hyperscan pass per value; NULL matches nothing.
+
+    The loop is the engine's hottest Python: bytes come encoded from DuckDB and `scan` takes positional arguments.
+    """
     truth = np.zeros((len(tests), len(values)), dtype=np.bool_)
-    compiled = _database(_expressions(tests))
-    if compiled is None:  # each pattern compiles alone: only a size limit can refuse them together
+    database = _database(_expressions(tests))
+    if database is None:  # each pattern compiles alone: only a size limit can refuse them together
         raise _Fallback("Hyperscan refuses the patterns together")
-    database, scratch = compiled
+    scratch = hyperscan.Scratch(database)  # one per scan: files are scanned in parallel, and scratch is not shared
 
     def hit(pattern: int, start: int, end: int, flags: int, index: int) -> None:
         truth[pattern, index] = True
 
-    mask = np.ma.getmaskarray(values)
-    for index, text in enumerate(np.ma.getdata(values).tolist()):
-        if not mask[index]:
-            database.scan(text.encode("utf-8"), match_event_handler=hit, context=index, scratch=scratch)
+    scan, nulls = database.scan, np.ma.getmaskarray(values).tolist()
+    for index, (data, null) in enumerate(zip(np.ma.getdata(values).tolist(), nulls, strict=True)):
+        if not null:
+            scan(data, hit, 0, index, scratch)
     return {test.sql: truth[i] for i, test in enumerate(tests)}
 
 
 @functools.lru_cache(maxsize=256)
-def _database(expressions: tuple[str, ...]) -> tuple[Any, Any] | None:
-    """A Hyperscan block-mode database (and its scratch) of the expressions; None when Hyperscan refuses one."""
+def _database(expressions: tuple[str, ...]) -> Any | None:
+    """A Hyperscan block-mode database of the expressions; None when Hyperscan refuses one."""
     flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_UTF8
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
@@ -287,4 +297,4 @@ def _database(expressions: tuple[str, ...]) -> tuple[Any, Any] | None:
         )
     except hyperscan.error:
         return None
-    return database, hyperscan.Scratch(database)
+    return database

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import heistwatch.cli.hunt_sigma  # noqa: F401  (registers `hunt sigma`)
 from heistwatch.cli.main import cli
 from heistwatch.errors import InputError
-from heistwatch.hunt.sigma import SigmaReport, convert, hunt_sigma, load_rules, targets
+from heistwatch.hunt import sigma_scan
+from heistwatch.hunt.sigma import EngineName, SigmaReport, convert, hunt_sigma, load_rules, targets
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rules" / "sigma" / "sigmahq"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -219,6 +220,52 @@ def test_malformed_lines_are_counted_with_their_location(tmp_path: Path) -> None
     assert ("proxy.jsonl", 2) in where
     assert any(name == "broken.jsonl.gz" for name, _ in where)
     assert report.problem_count == len(report.problems)
+
+
+@pytest.mark.parametrize("engine", ["distinct", "sql"])
+def test_matched_lines_are_the_same_read_in_python_or_by_duckdb(tmp_path: Path, engine: EngineName) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    detection = "    sel:\n        url|contains: '/evil/'\n    condition: sel\n"
+    (rules / "e.yml").write_text(rule_yaml("Evil path", "6f2b1c3e-1d8e-4c9a-9f0e-000000000008", "proxy", detection))
+    lines = [
+        b'{"url": "http://a/evil/1"}',
+        b"",
+        b"   ",
+        b"not json",
+        b'{"url": "http://a/ok"}',
+        b'{"url": "http://a/evil/2", "note": "caf\xc3\xa9 \xff"}',
+        b'{"url": "http://a/evil/3"}',  # no line break after the last line
+    ]
+    plain = tmp_path / "plain.jsonl"  # read again in Python
+    plain.write_bytes(b"\n".join(lines))
+    packed = tmp_path / "packed.jsonl.gz"  # read again by DuckDB
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    crlf = tmp_path / "crlf.jsonl"  # by DuckDB too: it breaks lines at "\r\n" as well
+    crlf.write_bytes(b"\r\n".join(lines))
+    report = hunt_sigma(load_rules([rules]), [plain, packed, crlf], engine=engine)
+    by_file = {
+        path.name: sorted((m.line, json.dumps(m.record)) for m in report.matches if m.file == str(path))
+        for path in (plain, packed, crlf)
+    }
+    assert [line for line, _ in by_file["plain.jsonl"]] == [1, 6, 7]
+    assert by_file["plain.jsonl"] == by_file["packed.jsonl.gz"] == by_file["crlf.jsonl"]
+    assert json.loads(by_file["plain.jsonl"][1][1])["note"] == "café \ufffd"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
+def test_plain_lines_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(sigma_scan, "_CHUNK", chunk)
+    monkeypatch.setattr(sigma_scan, "MAX_LINE_BYTES", 40)
+    lines = [b"a", b"", b"bc\xe9", b"x" * 100, b"", b"last"]  # line 4 is over-long: DuckDB drops it
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    wanted = [1, 2, 3, 5, 6]
+    assert sigma_scan.plain_lines(path, wanted) == {n: lines[n - 1].decode("latin-1") for n in wanted}
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert sigma_scan.plain_lines(path, [6, 7]) == {6: "last"}
+    path.write_bytes(b"a\nb\r\nc\n")
+    assert sigma_scan.plain_lines(path, [1]) is None
 
 
 def test_cased_wildcards_and_cidr_follow_sigma_semantics(tmp_path: Path) -> None:
