@@ -6,8 +6,12 @@ names, IP inside a CIDR block, exact IP, URL with a query string, upper-case has
 and decoys (`not<ioc>`, `<ioc>.cdn-x.net`, an indicator inside a search query string, `1.2.3.4` inside
 `11.2.3.45`). Nested indicator sets (1k, 100k and, with --size full, 1M) all contain the planted indicators.
 
-heistwatch runs in a fresh subprocess per set (`hunt_logs`, 2 workers); setup (compiling the set and its
-prefilter) is timed apart from the scan. Anchors on the same file: `cat` to /dev/null, `rg -n -F -f` and
+heistwatch runs in a fresh subprocess per set, end to end: reading the indicator rows, compiling the set and its
+prefilter (`load_indicator_set`), then `hunt_logs` with 2 workers. It runs first with an empty cache folder (cold:
+everything compiled, then cached) and then `--repeats` times with that folder filled (warm: the set and its Hyperscan
+database read back); its headline MB/s is the warm end-to-end figure, setup included. It also reports the scan alone,
+the setup time, and the cores the scan used (CPU seconds of the process and its workers over wall seconds).
+Anchors on the same file: `cat` to /dev/null, `rg -n -F -f` and
 `grep -n -F -f` with the indicator values as patterns (skipped when the binary is absent), and `python_sets`
 (one orjson parse per line + exact set lookups of the mapped fields, one core). heistwatch is scored per
 indicator (sighting counts against planted counts), the anchors per line (matched lines against planted lines).
@@ -51,7 +55,7 @@ import orjson
 
 SIZES: dict[str, tuple[int, tuple[int, ...]]] = {
     "small": (300_000, (1_000, 100_000)),
-    "full": (2_000_000, (1_000, 100_000, 1_000_000)),
+    "full": (9_000_000, (1_000, 100_000, 1_000_000)),  # about 2.1 GB of JSON lines
 }
 SEED = 20261126
 TLDS = ("com", "net", "org", "io", "xyz", "top", "info", "biz", "cc", "co")
@@ -219,20 +223,30 @@ def make_world(
 # --- measurements ------------------------------------------------------------------------------------------------
 
 
-def _run_binary(command: list[str], stdout: int | None) -> tuple[float, bytes, float]:
+class TimedOut(Exception):
+    """An anchor that ran past --anchor-timeout and was stopped."""
+
+
+def _run_binary(command: list[str], stdout: int | None, timeout: float | None = None) -> tuple[float, bytes, float]:
     """(seconds, stdout, peak MB) of one command; GNU time measures the peak when present, else wait4 does
-    (an upper bound: a forked child starts with this process's resident pages)."""
+    (an upper bound: a forked child starts with this process's resident pages). TimedOut past `timeout` seconds."""
     gnu_time = Path("/usr/bin/time")
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss, tempfile.TemporaryFile() as out:
         wrapped = [str(gnu_time), "-f", "%M", "-o", rss.name, *command] if gnu_time.exists() else command
         start = time.perf_counter()
-        process = subprocess.Popen(wrapped, stdout=stdout, stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"})
-        output = process.stdout.read() if process.stdout else b""
-        _, _, usage = os.wait4(process.pid, 0)
+        sink = out if stdout == subprocess.PIPE else stdout
+        process = subprocess.Popen(wrapped, stdout=sink, stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"})
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise TimedOut from None
         seconds = time.perf_counter() - start
-        process.returncode = 0
+        out.seek(0)
+        output = out.read()
         measured = rss.read().strip().splitlines()
-    return seconds, output, int(measured[-1]) / 1024 if measured else usage.ru_maxrss / 1024
+    return seconds, output, int(measured[-1]) / 1024 if measured else 0.0
 
 
 def _pss_mb(pid: int) -> float:
@@ -282,7 +296,9 @@ def _figures(seconds: float, size: int, lines: int, peak: float, n: int, scores:
     return speed | quality | {"seconds": round(seconds, 3)}
 
 
-def measure_grep(name: str, log: Path, patterns: Path, n: int, lines: int, true_lines: set[int]) -> Row | None:
+def measure_grep(
+    name: str, log: Path, patterns: Path, n: int, lines: int, true_lines: set[int], timeout: float | None
+) -> Row | None:
     """ripgrep or GNU grep with fixed-string patterns (None when the binary is absent)."""
     binary = (
         shutil.which("rg", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
@@ -296,7 +312,7 @@ def measure_grep(name: str, log: Path, patterns: Path, n: int, lines: int, true_
         if name == "ripgrep"
         else [binary, "-n", "-F", "-f", str(patterns), str(log)]
     )
-    seconds, output, peak = _run_binary(command, subprocess.PIPE)
+    seconds, output, peak = _run_binary(command, subprocess.PIPE, timeout)
     matched = {int(line.split(b":", 1)[0]) for line in output.splitlines() if line}
     return _figures(seconds, log.stat().st_size, lines, peak, n, _line_scores(matched, true_lines))
 
@@ -309,10 +325,12 @@ def measure_cat(log: Path, lines: int) -> Row:
 SET_FIELDS = ("host", "query", "dst_ip", "src_ip", "answer", "url", "sha256", "md5", "address")
 
 
-def measure_python_sets(log: Path, patterns: Path, n: int, lines: int, true_lines: set[int]) -> Row:
+def measure_python_sets(
+    log: Path, patterns: Path, n: int, lines: int, true_lines: set[int], timeout: float | None
+) -> Row:
     """The naive Python hunt, in a fresh process: one orjson parse per line, exact lookups of the mapped fields."""
     command = [sys.executable, __file__, "--python-sets", str(log), str(patterns)]
-    seconds, output, peak = _run_binary(command, subprocess.PIPE)
+    seconds, output, peak = _run_binary(command, subprocess.PIPE, timeout)
     matched = {int(number) for number in output.split()}
     return _figures(seconds, log.stat().st_size, lines, peak, n, _line_scores(matched, true_lines))
 
@@ -328,9 +346,9 @@ def _python_sets_main(log: str, patterns: str) -> int:
     return 0
 
 
-def measure_heistwatch(log: Path, indicators: Path, n: int) -> Row:
-    """Run the hunt in a fresh process (so peak memory is its own); its figures and sighting counts."""
-    command = [sys.executable, __file__, "--measure", str(log), str(indicators), str(n)]
+def measure_heistwatch(log: Path, indicators: Path, n: int, cache: Path) -> Row:
+    """Run the hunt in a fresh process (so peak memory is its own) with this cache folder; its figures and counts."""
+    command = [sys.executable, __file__, "--measure", str(log), str(indicators), str(n), str(cache)]
     output = subprocess.run(command, check=True, capture_output=True).stdout
     return dict(orjson.loads(output))
 
@@ -343,28 +361,35 @@ def _read_indicators(path: Path, n: int) -> Iterator[tuple[str, str, str]]:
             yield ident, kind, value
 
 
-def _measure_main(log: str, indicators: str, n: int) -> int:
+def _cpu_seconds() -> float:
+    """User and system CPU seconds of this process and its reaped children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measure_main(log: str, indicators: str, n: int, cache: str) -> int:
     """The subprocess side of measure_heistwatch: set up, hunt, print figures as JSON."""
-    from heistwatch.hunt import IndicatorSet, hunt_logs  # here, so the parent's memory holds no indicator tables
-    from heistwatch.hunt.prefilter import prefilter_for
+    from heistwatch.hunt import hunt_logs  # here, so the parent's memory holds no indicator tables
+    from heistwatch.hunt.set_cache import load_indicator_set
 
     sampler = PeakMemory()
     sampler.start()
     start = time.perf_counter()
-    iset = IndicatorSet.from_values(_read_indicators(Path(indicators), n))
-    prefilter_for(iset)
+    iset = load_indicator_set(_read_indicators(Path(indicators), n), Path(cache))
     setup = time.perf_counter() - start
     setup_peak, sampler.peak = sampler.peak, 0.0
-    start = time.perf_counter()
+    cpu, start = _cpu_seconds(), time.perf_counter()
     report = hunt_logs([log], iset, workers=2)
     seconds = time.perf_counter() - start
+    cores = (_cpu_seconds() - cpu) / seconds
     counts = Counter[str]()
     for sighting in report.sightings:
         counts[sighting.indicator_id] += sighting.count
     sampler.running = False
     sampler.join()
     peak = sampler.peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures = {"seconds": seconds, "setup_s": setup, "peak_mb": max(peak, setup_peak), "scan_peak_mb": peak}
+    figures = {"scan_s": seconds, "setup_s": setup, "seconds": setup + seconds, "cores_used": cores}
+    figures |= {"peak_mb": max(peak, setup_peak), "scan_peak_mb": peak}
     print(json.dumps(figures | {"counts": counts, "lines": report.lines, "problems": report.problem_count}))
     return 0
 
@@ -385,7 +410,23 @@ def _median(runs: list[Row]) -> Row:
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
-def run(size: str, repeats: int, work: Path, log_progress: Callable[[str], None]) -> Row:
+def _heistwatch_figures(runs: list[Row], size_bytes: int, lines: int, n: int, expected: Counter[str]) -> Row:
+    """The median run's end-to-end figures, with its scan alone, setup and cores used beside them."""
+    best = _median(runs)
+    figures = _figures(best["seconds"], size_bytes, lines, best["peak_mb"], n, _count_scores(best["counts"], expected))
+    figures["scan_mb_per_s"] = round(size_bytes / 1e6 / best["scan_s"], 1)
+    figures |= {"setup_s": round(best["setup_s"], 2), "cores_used": round(best["cores_used"], 2)}
+    return figures | {"scan_peak_mb": round(best["scan_peak_mb"]), "problems": best["problems"]}
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run(
+    size: str, repeats: int, work: Path, log_progress: Callable[[str], None], anchor_timeout: float | None = None
+) -> Row:
     rng = random.Random(SEED)
     lines, set_sizes = SIZES[size]
     log_progress(f"generating {max(set_sizes):,} indicators and {lines:,} log lines")
@@ -395,44 +436,60 @@ def run(size: str, repeats: int, work: Path, log_progress: Callable[[str], None]
     size_bytes = LogWriter(rng, lines).write(log, special)
     indicators = work / "indicators.tsv"
     indicators.write_text("".join(f"{i}\t{k}\t{v}\n" for i, k, v in rows), encoding="utf-8")
-    meta = {"size": size, "bytes": size_bytes, "lines": lines, "planted": sum(expected.values())}
+    meta = {"size": size, "bytes": size_bytes, "lines": lines, "planted": sum(expected.values()), "load_start": _load()}
     result: Row = {"meta": meta | {"repeats": repeats, "cpus": os.cpu_count()}, "logs": {}}
     for n in set_sizes:
         patterns = work / f"patterns-{n}.txt"
         patterns.write_text("".join(f"{v}\n" for _, _, v in rows[:n]), encoding="utf-8")
-        entry: Row = {"anchors": {}}
-        log_progress(f"{n:,} indicators: heistwatch")
-        runs = [measure_heistwatch(log, indicators, n) for _ in range(repeats)]
-        best = _median(runs)
-        entry["heistwatch"] = _figures(
-            best["seconds"], size_bytes, lines, best["peak_mb"], n, _count_scores(best["counts"], expected)
-        )
-        entry["heistwatch"]["setup_s"] = round(best["setup_s"], 2)
-        entry["heistwatch"]["scan_peak_mb"] = round(best["scan_peak_mb"])
-        entry["heistwatch"]["problems"] = best["problems"]
+        entry: Row = {"anchors": {}, "load": _load()}
+        cache = work / f"cache-{n}"
+        log_progress(f"{n:,} indicators: heistwatch, cold cache (load {entry['load']})")
+        cold = _heistwatch_figures([measure_heistwatch(log, indicators, n, cache)], size_bytes, lines, n, expected)
+        log_progress(f"{n:,} indicators: heistwatch, warm cache")
+        runs = [measure_heistwatch(log, indicators, n, cache) for _ in range(repeats)]
+        entry["heistwatch"] = _heistwatch_figures(runs, size_bytes, lines, n, expected)
+        entry["heistwatch_cold"] = cold
         for name in ("cat", "ripgrep", "grep", "python_sets"):
-            log_progress(f"{n:,} indicators: {name}")
-            figures = [_anchor(name, log, patterns, rows[:n], lines, true_lines) for _ in range(repeats)]
+            log_progress(f"{n:,} indicators: {name} (load {_load()})")
+            figures = [
+                _anchor(name, log, patterns, rows[:n], lines, true_lines, anchor_timeout) for _ in range(repeats)
+            ]
             if figures[0] is not None:
                 entry["anchors"][name] = _median([f for f in figures if f is not None])
+        entry["load_end"] = _load()
         result["logs"][str(n)] = entry
+    result["meta"]["load_end"] = _load()
     return result
 
 
 def _anchor(
-    name: str, log: Path, patterns: Path, rows: list[tuple[str, str, str]], lines: int, true_lines: set[int]
+    name: str,
+    log: Path,
+    patterns: Path,
+    rows: list[tuple[str, str, str]],
+    lines: int,
+    true_lines: set[int],
+    timeout: float | None,
 ) -> Row | None:
-    if name == "cat":
-        return measure_cat(log, lines)
-    if name == "python_sets":
-        return measure_python_sets(log, patterns, len(rows), lines, true_lines)
-    return measure_grep(name, log, patterns, len(rows), lines, true_lines)
+    """One anchor's figures; one stopped after `timeout` seconds has its MB/s as an upper bound and no scores."""
+    try:
+        if name == "cat":
+            return measure_cat(log, lines)
+        if name == "python_sets":
+            return measure_python_sets(log, patterns, len(rows), lines, true_lines, timeout)
+        return measure_grep(name, log, patterns, len(rows), lines, true_lines, timeout)
+    except TimedOut:
+        assert timeout is not None
+        figures = _figures(timeout, log.stat().st_size, lines, 0.0, len(rows), None)
+        return figures | {"timed_out": True, "peak_mb": None}
 
 
 PARTS = ("logs", "files", "domains", "sigma")
 
 
-def run_parts(parts: list[str], size: str, repeats: int, log_progress: Callable[[str], None]) -> Row:
+def run_parts(
+    parts: list[str], size: str, repeats: int, log_progress: Callable[[str], None], anchor_timeout: float | None = None
+) -> Row:
     """The chosen parts, each by its own benchmark script, as one object; "files" brings "tlsh" with it."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import hunt_domains
@@ -444,7 +501,7 @@ def run_parts(parts: list[str], size: str, repeats: int, log_progress: Callable[
         log_progress(f"-- {part}")
         if part == "logs":
             with tempfile.TemporaryDirectory(prefix="hunt-bench-") as tmp:
-                found = run(size, repeats, Path(tmp), log_progress)
+                found = run(size, repeats, Path(tmp), log_progress, anchor_timeout)
             largest = found["logs"][max(found["logs"], key=int)]
             found["logs"] = {**largest, "by_indicators": found["logs"]}
         elif part == "files":
@@ -470,19 +527,26 @@ def render(result: Row) -> str:
     meta = result["meta"]
     out = [
         f"log hunt, {meta['size']}: {meta['bytes'] / 1e6:.0f} MB, {meta['lines']:,} lines,"
-        f" {meta['planted']} planted hits, median of {meta['repeats']}; hw x = heistwatch MB/s / row's MB/s"
+        f" {meta['planted']} planted hits, median of {meta['repeats']}; heistwatch MB/s end to end (setup included),"
+        f" warm cache unless marked cold; hw x = warm heistwatch MB/s / row's MB/s; load average {meta['load_start']}"
+        f" at the start, {meta['load_end']} at the end"
     ]
     for n, entry in result["logs"].items():
-        hw = entry["heistwatch"]
-        setup = f"setup {hw['setup_s']} s, not in its MB/s; peak while scanning {hw['scan_peak_mb']} MB"
-        out.append(f"\n{int(n):,} indicators (heistwatch {setup})")
-        out.append(f"  {'':12} {'MB/s':>8} {'lines/s':>10} {'precision':>9} {'recall':>7} {'peak MB':>8} {'hw x':>6}")
-        for name, fig in [("heistwatch", hw), *entry["anchors"].items()]:
+        hw, cold = entry["heistwatch"], entry["heistwatch_cold"]
+        out.append(
+            f"\n{int(n):,} indicators (load {entry['load']} .. {entry['load_end']}); heistwatch warm: setup"
+            f" {hw['setup_s']} s, scan alone {hw['scan_mb_per_s']} MB/s on {hw['cores_used']} cores, peak while"
+            f" scanning {hw['scan_peak_mb']} MB; cold: setup {cold['setup_s']} s,"
+            f" scan alone {cold['scan_mb_per_s']} MB/s"
+        )
+        out.append(f"  {'':15} {'MB/s':>8} {'lines/s':>10} {'precision':>9} {'recall':>7} {'peak MB':>8} {'hw x':>6}")
+        for name, fig in [("heistwatch", hw), ("heistwatch cold", cold), *entry["anchors"].items()]:
             ratio = hw["mb_per_s"] / fig["mb_per_s"]
             p = "-" if fig["precision"] is None else f"{fig['precision']:.3f}"
             r = "-" if fig["recall"] is None else f"{fig['recall']:.3f}"
             speed = f"{fig['mb_per_s']:8.1f} {fig['lines_per_s']:10,}"
-            out.append(f"  {name:12} {speed} {p:>9} {r:>7} {fig['peak_mb']:8} {ratio:6.2f}")
+            bound = " (stopped: MB/s is an upper bound, hw x a lower one)" if fig.get("timed_out") else ""
+            out.append(f"  {name:15} {speed} {p:>9} {r:>7} {fig['peak_mb'] or '-':>8} {ratio:6.2f}{bound}")
     return "\n".join(out)
 
 
@@ -492,17 +556,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
-    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--anchor-timeout", type=float, help="stop an anchor after this many seconds (its MB/s is then a bound)"
+    )
+    parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--python-sets", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.python_sets:
         return _python_sets_main(*args.python_sets)
     if args.measure:
-        return _measure_main(args.measure[0], args.measure[1], int(args.measure[2]))
+        return _measure_main(args.measure[0], args.measure[1], int(args.measure[2]), args.measure[3])
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if unknown := sorted(set(parts) - set(PARTS)):
         parser.error(f"unknown parts {', '.join(unknown)} (known: {', '.join(PARTS)})")
-    result = run_parts(parts, args.size, args.repeats, lambda m: print(m, file=sys.stderr))
+    result = run_parts(parts, args.size, args.repeats, lambda m: print(m, file=sys.stderr), args.anchor_timeout)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

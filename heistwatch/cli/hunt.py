@@ -12,9 +12,11 @@ from typing import TypeVar
 import click
 
 from heistwatch.cli.main import Exit, cli, echo_json, open_kb
+from heistwatch.config import cache_folder
 from heistwatch.errors import StoreError
 from heistwatch.hunt import HuntReport, IndicatorSet, hunt_logs
 from heistwatch.hunt.findings import HuntFindings, findings_bundle, record_findings
+from heistwatch.hunt.set_cache import load_indicator_set
 from heistwatch.kb import KnowledgeStore, SQLiteStore
 
 Command = TypeVar("Command", bound=Callable[..., None])
@@ -75,6 +77,12 @@ def _now() -> str:
 @click.option("--format", "log_format", type=click.Choice(["jsonl", "csv", "zeek", "text"]), help="Skip detection.")
 @click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
 @click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path), help="Resume file for long hunts.")
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Keep the compiled indicators in the user's cache folder ($XDG_CACHE_HOME/heistwatch) for the next run.",
+)
 @finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print sightings and problems as JSON.")
 @click.pass_context
@@ -84,6 +92,7 @@ def logs(
     log_format: str | None,
     workers: int,
     state: Path | None,
+    cache: bool,
     record: bool,
     stix: Path | None,
     organisation: str,
@@ -92,7 +101,8 @@ def logs(
     """Match every indicator in the knowledge base against log files (JSON lines, CSV, Zeek; gzip/zstd)."""
     store = open_kb(ctx)
     try:
-        indicators = IndicatorSet.from_indicators(store.indicators())
+        rows = ((i.id, i.kind, i.value) for i in store.indicators())
+        indicators = load_indicator_set(rows, cache_folder() if cache else None)
     finally:
         store.close()
     report = _hunt(paths, indicators, workers, state, log_format)

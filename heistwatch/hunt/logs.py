@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover
 
 FORMATS = ("jsonl", "csv", "zeek", "text")
 TEXT_FIELD = "(line)"
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20  # small enough to stay in cache from the read through the prefilter scan (faster than 4 MB)
 MAX_LINE_BYTES = 1 << 20
 _GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
 Record = Mapping[str, object]

@@ -211,22 +211,28 @@ def _scan_stream(scanner: _Scanner, parser: LineParser, stream: Any, task: _Task
             lines += 1
             _problem(result, task.path, lines, f"line longer than {MAX_LINE_BYTES} bytes skipped")
             continue
-        newlines = numpy.flatnonzero(numpy.frombuffer(block, numpy.uint8) == _NEWLINE)
-        for line_no, raw in _candidates(scanner.prefilter, block, newlines):
+        newline = numpy.frombuffer(block, numpy.uint8) == _NEWLINE
+        for line_no, raw in _candidates(scanner.prefilter, block, newline):
             _verify(scanner, parser, fields, raw, lines + line_no, task.path, result)
-        lines += len(newlines) + (not block.endswith(b"\n"))
+        lines += int(numpy.count_nonzero(newline)) + (not block.endswith(b"\n"))
     result.lines = lines
 
 
-def _candidates(prefilter: Prefilter | None, block: bytes, newlines: Any) -> Iterator[tuple[int, bytes]]:
-    """(line number in the block, line) for the lines worth parsing: all of them, or the prefilter's."""
+def _candidates(prefilter: Prefilter | None, block: bytes, newline: Any) -> Iterator[tuple[int, bytes]]:
+    """(line number in the block, line) for the lines worth parsing: all of them, or the prefilter's.
+
+    `newline` marks the block's newline bytes; counting them between candidates numbers the lines without
+    building the list of every line end.
+    """
     if prefilter is None:
         yield from ((i, line) for i, line in enumerate(block.split(b"\n"), 1) if line)
         return
-    starts = prefilter.line_starts(block)
-    for start, index in zip(starts, numpy.searchsorted(newlines, starts).tolist(), strict=True):
-        stop = int(newlines[index]) if index < len(newlines) else len(block)
-        yield index + 1, block[start:stop]
+    line_no, counted = 1, 0
+    for start in prefilter.line_starts(block):
+        line_no += int(numpy.count_nonzero(newline[counted:start]))
+        counted = start
+        stop = block.find(b"\n", start)
+        yield line_no, block[start : stop if stop >= 0 else len(block)]
 
 
 def _verify(

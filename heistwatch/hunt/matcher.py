@@ -44,6 +44,13 @@ _CANDIDATES = re.compile(
 )
 Ids = tuple[str, ...]
 _EMPTY: dict[str, Ids] = {}
+SetState = tuple[
+    dict[str, dict[str, Ids]],
+    dict[str, str],
+    dict[int, tuple[list[int], list[int], list[tuple[str, ...]]]],
+    list[str],
+    int,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +229,27 @@ class IndicatorSet:
         self._roles = frozenset(role for kind, role in _KIND_ROLE.items() if self._tables.get(kind))
         if self._roles & {"hosts", "ips"}:  # hosts of URLs and e-mails, and hosts written as addresses
             self._roles |= {"urls", "emails", "hosts", "ips"}
+        return self
+
+    def state(self) -> SetState:
+        """The compiled tables as plain built-in values (what `marshal` can store), for `from_state`."""
+        nets = {version: (n.starts, n.ends, n.owners) for version, n in self._nets.items()}
+        return self._tables, self._spelling, nets, sorted(self._roles), self.size
+
+    @classmethod
+    def from_state(cls, state: SetState) -> IndicatorSet:
+        """The set whose `state()` this is; ValueError when `state` does not have that shape."""
+        try:
+            tables, spelling, nets, roles, size = state
+        except (TypeError, ValueError):
+            raise ValueError("not the state of an indicator set") from None
+        if not (isinstance(tables, dict) and isinstance(spelling, dict) and isinstance(nets, dict)):
+            raise ValueError("not the state of an indicator set")
+        self = cls()
+        self._tables, self._spelling, self.size, self._roles = tables, spelling, int(size), frozenset(roles)
+        for version, (starts, ends, owners) in nets.items():
+            intervals = self._nets[version] = _Intervals(())
+            intervals.starts, intervals.ends, intervals.owners = starts, ends, owners
         return self
 
     def _add(self, ident: str, kind: str, value: str) -> None:

@@ -5,16 +5,25 @@ Unicode form, an e-mail, a digest, the octet-aligned prefixes of a CIDR block, a
 prefilter never loses a hit; matched lines are then parsed and verified exactly. Limits, by design: values that
 a log writes escaped (JSON `\\u0065vil.com`, Zeek `\\x..`) or IPv6 hextets with leading zeros are not seen.
 Without the optional `hyperscan` package, or when some indicator has no literal, every line is verified.
+
+Compiling a million literals takes a minute or more and loading the compiled database well under a second, so a
+`DiskCache` can keep compiled databases, keyed by a digest of the literals, the compile flags and the Hyperscan
+version; an entry that fails its digest or that Hyperscan refuses to load is deleted and compiled again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import multiprocessing
+import platform
 import re
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from heistwatch.hunt.disk_cache import DiskCache
 from heistwatch.hunt.matcher import IndicatorSet
 
 try:
@@ -99,6 +108,38 @@ def _literals(kind: str, key: str) -> Iterable[str] | None:
     return (key,)
 
 
+def available() -> bool:
+    """Whether the optional Hyperscan package is installed."""
+    return hyperscan is not None
+
+
+def literal_digest(words: list[str]) -> str:
+    """A digest of a sorted literal list, which names its compiled database in the cache."""
+    return hashlib.sha256("\0".join(words).encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _library_version() -> str:
+    """The Hyperscan library's own version line, as a compiled database reports it."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[b"x"], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_CASELESS], literal=True)
+    return str(database.info())
+
+
+def database_key(digest: str) -> str:
+    """The cache key of the database compiled from the literals with this digest, here, with these flags."""
+    settings = (
+        "block",
+        "caseless-literal",
+        hyperscan.HS_MODE_BLOCK,
+        hyperscan.HS_FLAG_CASELESS,
+        getattr(hyperscan, "__version__", ""),
+        _library_version(),
+        platform.machine(),
+    )
+    return hashlib.sha256(f"{digest}|{settings!r}".encode()).hexdigest()
+
+
 def _compile(words: list[str]) -> bytes:
     """A serialized caseless literal database for the words."""
     encoded = [w.encode("utf-8") for w in words if w]
@@ -122,15 +163,35 @@ def _compile_apart(words: list[str]) -> bytes:
 class Prefilter:
     """A compiled Hyperscan block-mode database of caseless literals."""
 
-    def __init__(self, words: list[str]) -> None:
-        self._db: Any = hyperscan.loadb(_compile_apart(words), hyperscan.HS_MODE_BLOCK)
+    def __init__(self, serialized: bytes) -> None:
+        self._db: Any = hyperscan.loadb(serialized, hyperscan.HS_MODE_BLOCK)
         self._db.scratch = hyperscan.Scratch(self._db)
 
     @classmethod
-    def build(cls, indicators: IndicatorSet) -> Prefilter | None:
+    def build(cls, indicators: IndicatorSet, cache: DiskCache | None = None) -> Prefilter | None:
         """The prefilter for a set, or None when Hyperscan is missing or the set cannot be covered by literals."""
         words = literals(indicators) if hyperscan is not None and indicators.size else None
-        return cls(words) if words else None
+        return cls.load(literal_digest(words), lambda: words, cache) if words else None
+
+    @classmethod
+    def load(cls, digest: str, words: Callable[[], list[str] | None], cache: DiskCache | None) -> Prefilter:
+        """The prefilter of the literals with this digest: the cached database when a good one is there, else the
+        compiled `words()` (then cached)."""
+        key = database_key(digest)
+        serialized = cache.get(key) if cache is not None else None
+        if serialized is not None:
+            try:
+                return cls(serialized)
+            except hyperscan.error:  # another Hyperscan build or a damaged database: compile it again
+                assert cache is not None
+                cache.discard(key)
+        listed = words()
+        if not listed:
+            raise ValueError("a prefilter needs at least one literal")
+        serialized = _compile_apart(listed)
+        if cache is not None:
+            cache.put(key, serialized)
+        return cls(serialized)
 
     def line_starts(self, block: bytes) -> list[int]:
         """Sorted offsets of the starts of the lines in `block` that contain at least one literal."""
@@ -146,8 +207,19 @@ class Prefilter:
 _COMPILED: weakref.WeakKeyDictionary[IndicatorSet, Prefilter | None] = weakref.WeakKeyDictionary()
 
 
-def prefilter_for(indicators: IndicatorSet) -> Prefilter | None:
-    """The set's prefilter, compiled on first use and kept as long as the set (compiling 1M literals takes ~50 s)."""
+def database_cache(folder: Path) -> DiskCache:
+    """The cache of compiled databases under a cache folder (a 1M-literal database is ~120 MB: keep three)."""
+    return DiskCache(folder / "prefilter", "hsdb", keep=3)
+
+
+def prefilter_for(indicators: IndicatorSet, cache: Path | None = None) -> Prefilter | None:
+    """The set's prefilter, made on first use and kept as long as the set (compiling 1M literals takes ~50 s);
+    with a `cache` folder the compiled database is read from there, or written there for the next run."""
     if indicators not in _COMPILED:
-        _COMPILED[indicators] = Prefilter.build(indicators)
+        _COMPILED[indicators] = Prefilter.build(indicators, database_cache(cache) if cache else None)
     return _COMPILED[indicators]
+
+
+def keep_prefilter(indicators: IndicatorSet, prefilter: Prefilter | None) -> None:
+    """Make `prefilter` the set's, for as long as the set lives (a set read from a cache brings its own)."""
+    _COMPILED[indicators] = prefilter
