@@ -40,16 +40,10 @@ def create_app(
     with no users yet (see `heistwatch.api.server`). The catalog TAXII pages from defaults to a file beside the
     token store.
     """
-    if not kb_path.exists():
-        raise StoreError(f"{kb_path}: no knowledge base here yet; run `heistwatch kb build` first")
+    _check_kb(kb_path)
     tokens = TokenStore(token_store_path)
     levels = SourceLevels(token_store_path)
-    catalog = Catalog(
-        kb_path,
-        catalog_path or token_store_path.with_name(f"{token_store_path.stem}.catalog.sqlite"),
-        levels,
-        clock=clock,
-    )
+    catalog = Catalog(kb_path, catalog_path or default_catalog_path(token_store_path), levels, clock=clock)
     catalog.refresh()
     state = ApiState(
         kb=KnowledgeBases(kb_path),
@@ -79,6 +73,30 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+def default_catalog_path(token_store_path: Path) -> Path:
+    """Where the catalog lives by default: beside the token store."""
+    return token_store_path.with_name(f"{token_store_path.stem}.catalog.sqlite")
+
+
+def sync_catalog(kb_path: Path, token_store_path: Path) -> None:
+    """Bring the default catalog up to date with the knowledge base (what `create_app` does first)."""
+    _check_kb(kb_path)
+    levels = SourceLevels(token_store_path)
+    try:
+        catalog = Catalog(kb_path, default_catalog_path(token_store_path), levels)
+        try:
+            catalog.refresh()
+        finally:
+            catalog.close()
+    finally:
+        levels.close()
+
+
+def _check_kb(kb_path: Path) -> None:
+    if not kb_path.exists():
+        raise StoreError(f"{kb_path}: no knowledge base here yet; run `heistwatch kb build` first")
 
 
 def _error(request: Request, status: int, where: str, problem: str, headers: dict[str, str] | None = None) -> Response:

@@ -7,6 +7,11 @@ temporary table a few thousand objects at a time, works out effective markings a
 writes only the changed objects (a new version each): memory stays flat however large the knowledge base.
 Pages are read by keyset (date added, id), never OFFSET, so a deep page costs what the first does.
 
+Several server processes share one catalog file. A sync takes a lock file, so one process syncs at a time, and
+records a fingerprint of what it was made from, taken before it began: the heistwatch version, the source
+levels, and the device, inode, size and modification time of the knowledge base file and its WAL. A process
+that finds all of these unchanged takes the catalog as current instead of syncing again.
+
 Indicator search goes through indexes: exact values and prefixes through an index on the lower-cased value
 (a prefix is a range on it), substrings through an FTS5 trigram index (any three or more characters anywhere
 in the value, in any case: a lookalike domain's brand word, a fragment of a hash). Shorter substrings scan.
@@ -17,12 +22,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import fcntl
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +162,8 @@ class Catalog:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=True)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._upgrade()
+        self._db.execute("CREATE TABLE IF NOT EXISTS synced (kb TEXT NOT NULL)")
+        self._lock_file = path.with_name(f"{path.name}.lock").open("a")
         self._sync_lock = threading.Lock()
         self._local = threading.local()
         self._watch: sqlite3.Connection | None = None
@@ -165,8 +174,8 @@ class Catalog:
     def refresh(self, *, force: bool = False, wait: bool = True) -> bool:
         """Bring the catalog up to date if the knowledge base changed (or `force`); True if it did work.
 
-        With `wait=False` a refresh already running elsewhere is not waited for: readers then see the catalog as
-        it was, which is consistent, just not yet current.
+        With `wait=False` a refresh already running elsewhere (in this process or another) is not waited for:
+        readers then see the catalog as it was, which is consistent, just not yet current.
         """
         if not self._sync_lock.acquire(blocking=wait):
             return False
@@ -174,9 +183,50 @@ class Catalog:
             state = self._kb_state()
             if not force and state == self._seen:
                 return False
-            self._rebuild()
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return False
+            try:
+                # read after `state`: if the files are still as the last sync began, it covered `state` too
+                fingerprint = self._fingerprint()
+                if not force and self._db.execute("SELECT kb FROM synced").fetchone() == (fingerprint,):
+                    self._seen = state
+                    return False
+                self._rebuild(fingerprint)
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._seen = state
             return True
+        finally:
+            self._sync_lock.release()
+
+    def _fingerprint(self) -> str:
+        """What a sync's result depends on: this heistwatch's version, the source levels, and the state of the
+        knowledge base files (a commit appends to the WAL, rewrites its header on a reset, or a checkpoint
+        writes the main file: each changes a size, a modification time or the header)."""
+        floors = sorted((source, tlp.value) for source, tlp in self._levels.all().items())
+        stat = os.stat(self.kb_path)
+        parts = [
+            metadata.version("heistwatch"),
+            orjson.dumps(floors).decode(),
+            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}",
+        ]
+        try:
+            with Path(f"{self.kb_path}-wal").open("rb") as wal:
+                header = wal.read(32)
+                info = os.fstat(wal.fileno())
+            parts.append(f"{info.st_size}:{info.st_mtime_ns}:{header.hex()}" if header else "empty")
+        except FileNotFoundError:
+            parts.append("empty")  # no WAL and an empty one hold the same: no frames
+        return " ".join(parts)
+
+    def stale(self) -> bool:
+        """Whether the knowledge base changed since the last refresh (False while a refresh is running)."""
+        if not self._sync_lock.acquire(blocking=False):
+            return False
+        try:
+            return self._kb_state() != self._seen
         finally:
             self._sync_lock.release()
 
@@ -201,8 +251,11 @@ class Catalog:
                 self._db.execute("ROLLBACK")
             raise
 
-    def _rebuild(self) -> None:
-        """Sync with the knowledge base: stage it in SQL, export what changed a chunk at a time, write that."""
+    def _rebuild(self, fingerprint: str) -> None:
+        """Sync with the knowledge base: stage it in SQL, export what changed a chunk at a time, write that.
+
+        `fingerprint` was taken before the sync reads anything, so the snapshot it reads is at least that new.
+        """
         db = self._db
         floors = self._levels.all()
         db.execute("ATTACH DATABASE ? AS kb", (self.kb_path.resolve().as_uri() + "?mode=ro",))
@@ -220,6 +273,8 @@ class Catalog:
                 db.execute("DELETE FROM main.catalog WHERE id NOT IN (SELECT id FROM temp.fresh)")
                 db.execute(_WRITE, {"stamp": self._stamp()})
                 _run(db, _UNSTAGE)
+                db.execute("DELETE FROM synced")
+                db.execute("INSERT INTO synced VALUES (?)", (fingerprint,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -332,6 +387,7 @@ class Catalog:
         if self._watch is not None:
             self._watch.close()
         self._db.close()
+        self._lock_file.close()
 
 
 _COLUMNS = "id, type, level, source, added, version, json"

@@ -2,16 +2,23 @@
 
 Secure by default: a server without users answers only on loopback (as the local operator, who can read the
 knowledge base file anyway); on any other interface it refuses to start until a token store holds users.
+
+With several workers, uvicorn runs the app in that many processes on one socket, so the server uses more than
+one core; each process has its own connections. The catalog is synced once before they start, and each finds it
+current (see `heistwatch.api.catalog`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
-from heistwatch.api.app import DEFAULT_MAX_BODY, create_app
+from heistwatch.api.app import DEFAULT_MAX_BODY, create_app, sync_catalog
 from heistwatch.api.auth import TokenStore
 from heistwatch.errors import InputError
 
@@ -46,10 +53,46 @@ def open_access(host: str, token_store_path: Path) -> bool:
     )
 
 
+_SETTINGS = "HEISTWATCH_SERVE_SETTINGS"  # how `run_server` tells uvicorn's worker processes what to serve
+
+
 def run_server(
-    kb_path: Path, token_store_path: Path, *, host: str, port: int, max_body: int = DEFAULT_MAX_BODY
+    kb_path: Path,
+    token_store_path: Path,
+    *,
+    host: str,
+    port: int,
+    max_body: int = DEFAULT_MAX_BODY,
+    workers: int = 1,
+    access_log: bool = False,
 ) -> None:
-    """Serve the API with uvicorn until interrupted."""
+    """Serve the API with uvicorn in `workers` processes until interrupted.
+
+    uvicorn's per-request access log is off unless asked for: writes and exports go to the audit log anyway,
+    and a log line per request is work a loaded server would do on every request.
+    """
     unauthenticated = open_access(host, token_store_path)
-    app = create_app(kb_path, token_store_path, open_access=unauthenticated, max_body=max_body)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if workers == 1:
+        app = create_app(kb_path, token_store_path, open_access=unauthenticated, max_body=max_body)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        return
+    sync_catalog(kb_path, token_store_path)  # here, once: a worker that took minutes to start would be restarted
+    settings = {"kb": str(kb_path), "tokens": str(token_store_path), "open": unauthenticated, "max_body": max_body}
+    os.environ[_SETTINGS] = json.dumps(settings)
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process, from the settings `run_server` left in the environment."""
+    settings = json.loads(os.environ[_SETTINGS])
+    return create_app(
+        Path(settings["kb"]), Path(settings["tokens"]), open_access=settings["open"], max_body=settings["max_body"]
+    )

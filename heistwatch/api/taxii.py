@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from heistwatch.api.auth import User
 from heistwatch.api.catalog import Catalog, Entry, Page
 from heistwatch.api.catalog import Query as CatalogQuery
-from heistwatch.api.context import ApiState, api_state, current_user, fresh_catalog
+from heistwatch.api.context import ApiState, authenticated, current_catalog, server_state
 from heistwatch.api.markings import readable
 from heistwatch.errors import InputError
 from heistwatch.model import TLP
@@ -61,7 +61,7 @@ COLLECTIONS = [
 ]
 
 
-def check_accept(request: Request) -> None:
+async def check_accept(request: Request) -> None:
     """Refuse (406) a client whose Accept header allows neither TAXII 2.1 JSON nor any type."""
     header = request.headers.get("accept")
     if header and not any(_accepts(part) for part in header.split(",")):
@@ -76,9 +76,9 @@ def _accepts(media_range: str) -> bool:
     return kind == "application/taxii+json" and versions in ([], ["2.1"])
 
 
-Reader = Annotated[User, Depends(current_user)]
-State = Annotated[ApiState, Depends(api_state)]
-Fresh = Annotated[Catalog, Depends(fresh_catalog)]
+Reader = Annotated[User, Depends(authenticated)]
+State = Annotated[ApiState, Depends(server_state)]
+Fresh = Annotated[Catalog, Depends(current_catalog)]
 router = APIRouter(prefix="/taxii2", tags=["taxii"], dependencies=[Depends(check_accept)])
 
 
@@ -88,7 +88,7 @@ def taxii(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 @router.get("/")
-def discovery(request: Request, user: Reader) -> Response:
+async def discovery(request: Request, user: Reader) -> Response:
     """The server's discovery resource."""
     root = f"{request.base_url}taxii2/api/"
     return taxii(
@@ -102,7 +102,7 @@ def discovery(request: Request, user: Reader) -> Response:
 
 
 @router.get("/api/")
-def api_root(user: Reader, state: State) -> Response:
+async def api_root(user: Reader, state: State) -> Response:
     """The one API root."""
     return taxii(
         {
@@ -115,7 +115,7 @@ def api_root(user: Reader, state: State) -> Response:
 
 
 @router.get("/api/collections/")
-def collections(user: Reader) -> Response:
+async def collections(user: Reader) -> Response:
     """The collections the user may read."""
     return taxii({"collections": [_describe(c) for c in COLLECTIONS if c.levels_for(user)]})
 
@@ -139,7 +139,7 @@ def _collection(collection_id: str, user: User) -> Collection:
 
 
 @router.get("/api/collections/{collection_id}/")
-def collection(collection_id: str, user: Reader) -> Response:
+async def collection(collection_id: str, user: Reader) -> Response:
     """One collection."""
     return taxii(_describe(_collection(collection_id, user)))
 
@@ -168,7 +168,7 @@ class _Filters:
     spec_versions: str | None = None
 
 
-def _filters(
+async def _filters(
     limit: Limit = None,
     next_: Next = None,
     added_after: AddedAfter = None,
@@ -250,11 +250,11 @@ def _envelope(page: Page, items: str) -> str:
 
 
 @router.get("/api/collections/{collection_id}/objects/")
-def objects(collection_id: str, user: Reader, state: State, catalog: Fresh, filters: Filters) -> Response:
+async def objects(collection_id: str, user: Reader, state: State, catalog: Fresh, filters: Filters) -> Response:
     """A page of the collection's objects in the order they were added."""
     found = _collection(collection_id, user)
     page = _page(catalog, _parse(found, user, filters))
-    state.audit.record(
+    await state.audit.record_async(
         user.name, "taxii-export", found.key, {"objects": len(page.entries), "more": page.more, "next": filters.after}
     )
     body = _envelope(page, ",".join(e.json for e in page.entries))
@@ -262,7 +262,7 @@ def objects(collection_id: str, user: Reader, state: State, catalog: Fresh, filt
 
 
 @router.get("/api/collections/{collection_id}/objects/{object_id}/")
-def get_object(
+async def get_object(
     collection_id: str,
     object_id: str,
     user: Reader,
@@ -280,13 +280,15 @@ def get_object(
     if catalog.get(object_id, found.levels_for(user)) is None:
         raise HTTPException(404, f"no object {object_id} in this collection that you may read")
     page = _page(catalog, parsed)
-    state.audit.record(user.name, "taxii-export", found.key, {"objects": len(page.entries), "id": object_id})
+    await state.audit.record_async(
+        user.name, "taxii-export", found.key, {"objects": len(page.entries), "id": object_id}
+    )
     body = _envelope(page, ",".join(e.json for e in page.entries))
     return Response(body, 200, _dates(page.entries), media_type=TAXII_MEDIA_TYPE)
 
 
 @router.get("/api/collections/{collection_id}/objects/{object_id}/versions/")
-def versions(collection_id: str, object_id: str, user: Reader, catalog: Fresh) -> Response:
+async def versions(collection_id: str, object_id: str, user: Reader, catalog: Fresh) -> Response:
     """The versions held of one object."""
     found = _collection(collection_id, user)
     entry = catalog.get(object_id, found.levels_for(user))
@@ -296,7 +298,7 @@ def versions(collection_id: str, object_id: str, user: Reader, catalog: Fresh) -
 
 
 @router.get("/api/collections/{collection_id}/manifest/")
-def manifest(collection_id: str, user: Reader, catalog: Fresh, filters: Filters) -> Response:
+async def manifest(collection_id: str, user: Reader, catalog: Fresh, filters: Filters) -> Response:
     """A page of the collection's manifest: id, date added, version and media type of each object."""
     found = _collection(collection_id, user)
     page = _page(catalog, _parse(found, user, filters))

@@ -33,12 +33,17 @@ _TOKENS = click.option(
 @cli.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes (one per core)."
+)
+@click.option("--access-log", is_flag=True, help="Log every request (writes and exports are audited anyway).")
 @_TOKENS
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, tokens: Path | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bool, tokens: Path | None) -> None:
     """Serve the REST API and TAXII 2.1 (localhost only unless the token store holds users)."""
     if ctx.invoked_subcommand is None:
-        run_server(open_kb_path(ctx), tokens or default_token_path(), host=host, port=port)
+        path = tokens or default_token_path()
+        run_server(open_kb_path(ctx), path, host=host, port=port, workers=workers, access_log=access_log)
 
 
 @serve.group()

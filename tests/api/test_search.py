@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from heistwatch.api.schemas import IndicatorPage
 from heistwatch.kb import SQLiteStore
 from heistwatch.model import TLP, ImportBatch, make_indicator
 from tests.api.conftest import Api, marked_domain
@@ -110,3 +111,11 @@ def test_odd_prefixes_and_phrases_are_just_text(api: Api, q: str) -> None:
 def test_a_nul_in_a_substring_search_is_refused_by_name(api: Api, q: str) -> None:
     response = api.client.get("/api/indicators", params={"q": q}, headers=api.headers("red-reader"))
     assert response.status_code == 400 and response.json()["error"]["where"] == "q"
+
+
+def test_the_page_written_without_pydantic_is_what_its_schema_says(api: Api) -> None:
+    page = search(api, q="example", limit="3")
+    assert IndicatorPage.model_validate(page).model_dump(mode="json") == page
+    assert page["next_cursor"] and len(page["indicators"]) == 3  # type: ignore[arg-type]
+    indicator = page["indicators"][0]  # type: ignore[index]
+    assert indicator["kind"] == "domain" and indicator["tlp"] in {t.value for t in TLP} and indicator["pattern"]
