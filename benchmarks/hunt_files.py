@@ -1,12 +1,22 @@
 """File hunt benchmark: YARA-X scanning throughput and the TLSH family index, against anchors in the same run.
 
-Files: a seeded generator writes a folder of files (64 KB to 4 MB; random bytes, text and PE-like headers, a few
-with a planted signature-base byte pattern), scanned with the rules in ../shared/data/rules/yara by
-- heistwatch `hunt_files` with 1 and 2 worker processes: YARA-X, SHA-256 and archive sniffing (`--no-tlsh`),
-  and again with TLSH of every file (`_with_tlsh`; py-tlsh hashes at about 40 MB/s, slower than the scan);
-- anchors: the `yr` CLI (yara-x) when it is on PATH (no registry reachable here ships it: it is skipped, saying
-  so), `yara_x_engine` (the same YARA-X engine, one `Scanner.scan_file` per file in one thread: what `yr scan`
-  does per file), and `yara_python` (libyara 4, one thread) on the same rules and files.
+Files: a seeded generator writes a folder of files (320 MB, or 2 GiB with --size full; 64 KB to 4 MB each; random
+bytes, text and PE-like headers, a few with a planted signature-base byte pattern), scanned with the rules in
+../shared/data/rules/yara by
+- heistwatch `hunt_files` with 1 and 2 workers (this process and one worker process): YARA-X, SHA-256 and archive
+  sniffing (`--no-tlsh`). `workers_2` is a fresh hunt per run, as the CLI does, so the worker's start-up (a new
+  interpreter, imports, loading the serialized rules) is inside its time; `workers_2_warm` reuses one started
+  `FileHunter` (its start-up is printed apart). Then again with TLSH of every file (`_with_tlsh`; py-tlsh hashes
+  at about 40 MB/s, slower than the scan);
+- anchors: the `yr` CLI (yara-x, `--threads 1` and `2`) when it is on PATH (no registry reachable here ships it:
+  it is skipped, saying so), `yara_x_engine` (the same YARA-X engine, one `Scanner.scan_file` per file in one
+  thread: what `yr scan` does per file), `yara_x_engine_2_processes` (that engine alone in two started processes
+  fed the same size-balanced tasks: the most two cores give on this machine at this moment, since other
+  processes may share them), and `yara_python` (libyara 4, one thread) on the same rules and files.
+Runs are interleaved, one of each in turn, `REPEATS` times; figures are medians. The cores this process may use
+(`os.sched_getaffinity`) and the load average before and after are printed with them: a load above the core
+count means other processes took part of the cores, and the two-worker speedup can only be read against
+`yara_x_engine_2_processes` measured in the same run.
 TLSH: stored sets of 10k, 100k (and 1M with --size full) digests, and new variants of their families as queries;
 heistwatch `FamilyIndex.nearest` against the brute force `nearest_exact` (numpy over every stored row, per byte
 lookup tables). Recall is the share of queries for which the index returns a sample at brute force's nearest
@@ -22,15 +32,19 @@ the wall-clock and CPU time (CPU time is steadier on a shared machine), the same
 again for `unrelated` queries (TLSH of new random files, far from every family: the index's worst case).
 
 Run: .venv/bin/python benchmarks/hunt_files.py [--size small|full] [--json]
-Figures are medians (throughput over 3 runs, query times over all queries).
+Figures are medians (throughput over `REPEATS` interleaved runs, query times over all queries).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
+import multiprocessing
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,12 +60,12 @@ from typing import Any, TypeVar
 
 import numpy
 
-from heistwatch.hunt.files import hunt_files
+from heistwatch.hunt.files import FileHunter, FileHuntReport, hunt_files, plan_tasks
 from heistwatch.hunt.fuzzy import FamilyIndex, KnownHash, tlsh_digest
-from heistwatch.hunt.yara_scan import EXTERNALS, compile_rules, rule_files
+from heistwatch.hunt.yara_scan import EXTERNALS, compile_rules, deserialize_rules, rule_files, serialize_rules
 
 RULES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "rules" / "yara"
-SIZES = {"small": (48 << 20, (10_000, 100_000), 200), "full": (512 << 20, (10_000, 100_000, 1_000_000), 500)}
+SIZES = {"small": (320 << 20, (10_000, 100_000), 200), "full": (2 << 30, (10_000, 100_000, 1_000_000), 500)}
 CONTENT_SIZES = {"small": (10_000,), "full": (10_000, 100_000, 1_000_000)}
 UNRELATED_QUERIES = 100
 SEED = 20261126
@@ -85,14 +99,54 @@ def write_files(folder: Path, total: int, rng: numpy.random.Generator) -> int:
     return planted
 
 
-def _median_rate(measure: Callable[[], T], mb: float) -> tuple[float, T]:
-    """MB/s (median of `REPEATS` runs) and the last run's result."""
-    times = []
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process ("self"), its reaped children ("reaped": a fresh hunt's worker once
+    it has been stopped) and each live child process (by pid)."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = {"self": own.ru_utime + own.ru_stime, "reaped": reaped.ru_utime + reaped.ru_stime}
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[str(child.pid)] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _interleaved(measures: dict[str, Callable[[], object]], mb: float) -> dict[str, dict[str, Any]]:
+    """Each measure's MB/s (median of `REPEATS` runs), run times, CPU seconds and last result.
+
+    Runs are interleaved (one of each, `REPEATS` times), so that load from other processes on the machine falls on
+    every measure alike rather than on whichever ran while it lasted. CPU seconds do not depend on that load:
+    - `cpu_s`, of all processes: MB per CPU second shows what a parallel run spends on starting and feeding workers;
+    - `cores_used`, CPU seconds per second of wall-clock time: how much of the cores the run was given;
+    - `busiest_cpu_s`, of the process that used the most: the wall-clock time the run would take if each of its
+      processes had a core to itself and never waited (a worker fed ahead does not: see `FileHunter`).
+    """
+    times: dict[str, list[float]] = {name: [] for name in measures}
+    cpu: dict[str, list[float]] = {name: [] for name in measures}
+    busiest: dict[str, list[float]] = {name: [] for name in measures}
+    results: dict[str, Any] = {}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = measure()
-        times.append(time.perf_counter() - start)
-    return mb / statistics.median(times), result
+        for name, measure in measures.items():
+            before, start = _cpu_seconds(), time.perf_counter()
+            results[name] = measure()
+            times[name].append(time.perf_counter() - start)
+            after = _cpu_seconds()
+            spent = [used - before[key] for key, used in after.items() if key in before]
+            cpu[name].append(sum(spent))
+            busiest[name].append(max(spent))
+    return {
+        name: {
+            "mb_per_s": round(mb / statistics.median(runs), 1),
+            "runs_s": [round(t, 2) for t in runs],
+            "cpu_s": round(statistics.median(cpu[name]), 2),
+            "mb_per_cpu_s": round(mb / statistics.median(cpu[name]), 1),
+            "cores_used": round(statistics.median(cpu[name]) / statistics.median(runs), 2),
+            "busiest_cpu_s": round(statistics.median(busiest[name]), 2),
+            "result": results[name],
+        }
+        for name, runs in times.items()
+    }
 
 
 def yara_x_engine(rules_dir: Path, folder: Path) -> int:
@@ -101,6 +155,27 @@ def yara_x_engine(rules_dir: Path, folder: Path) -> int:
 
     scanner = yara_x.Scanner(compile_rules([rules_dir]))
     return sum(len(scanner.scan_file(str(path)).matching_rules) for path in sorted(folder.iterdir()))
+
+
+_ENGINE: Any = None
+
+
+def _engine_start(rules: bytes) -> None:
+    global _ENGINE
+    import yara_x
+
+    _ENGINE = yara_x.Scanner(deserialize_rules(rules))
+
+
+def _engine_scan(paths: list[str]) -> int:
+    return sum(len(_ENGINE.scan_file(path).matching_rules) for path in paths)
+
+
+def yara_x_engine_processes(pool: ProcessPoolExecutor, folder: Path, workers: int) -> int:
+    """The YARA-X engine alone in already started processes (rules loaded), fed the same size-balanced tasks."""
+    paths = sorted(folder.iterdir())
+    tasks = [[str(paths[n]) for n in task] for task in plan_tasks([p.stat().st_size for p in paths], workers)]
+    return sum(pool.map(_engine_scan, tasks))
 
 
 def yara_python(rules_dir: Path, folder: Path) -> int:
@@ -114,49 +189,113 @@ def yara_python(rules_dir: Path, folder: Path) -> int:
     return sum(len(rules.match(str(path))) for path in sorted(folder.iterdir()))
 
 
+def _machine() -> dict[str, Any]:
+    """The cores this process may use and the load average: other processes on the machine share the cores."""
+    return {"affinity": sorted(os.sched_getaffinity(0)), "load_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _planted_found(report: FileHuntReport) -> int:
+    return len({Path(f.file).name for f in report.findings if f.name == "APT_NK_Lazarus_RC4_Loop"})
+
+
+def _heistwatch_measures(folder: Path, rules: Any, warm: FileHunter) -> dict[str, Callable[[], object]]:
+    """heistwatch's runs: a fresh hunt per run (as the CLI does, worker start-up included) and the kept hunter."""
+    cold = partial(hunt_files, [folder], rules=rules)
+    return {
+        "workers_1": partial(cold, fuzzy=False, workers=1),
+        "workers_2": partial(cold, fuzzy=False, workers=2),
+        "workers_2_warm": partial(warm.hunt, [folder]),
+        "workers_1_with_tlsh": partial(cold, fuzzy=True, workers=1),
+        "workers_2_with_tlsh": partial(cold, fuzzy=True, workers=2),
+    }
+
+
+def _yr_measures(folder: Path) -> dict[str, Callable[[], object]]:
+    """The `yr` CLI (yara-x) with one and two threads, when it is installed."""
+    yr = shutil.which("yr")
+    if yr is None:
+        return {}
+    return {
+        f"yara_x_cli_threads_{threads}": partial(
+            subprocess.run, [yr, "scan", "--threads", str(threads), str(RULES), str(folder)], capture_output=True
+        )
+        for threads in (1, 2)
+    }
+
+
 def bench_files(total: int) -> dict[str, Any]:
     rng = numpy.random.default_rng(SEED)
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work) / "files"
         folder.mkdir()
         planted = write_files(folder, total, rng)
-        size = sum(p.stat().st_size for p in folder.iterdir())
-        mb = size / 1e6
+        mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
         rules = compile_rules([RULES])
+        context = multiprocessing.get_context("spawn")
+        before = _machine()
+        engine_init = (serialize_rules(rules),)
+        with (
+            FileHunter(rules=rules, fuzzy=False, workers=2) as warm,
+            ProcessPoolExecutor(2, context, initializer=_engine_start, initargs=engine_init) as engine_pool,
+        ):
+            start = time.perf_counter()
+            warm.start()
+            warm_start_s = time.perf_counter() - start
+            list(engine_pool.map(_engine_scan, [[], []]))
+            measures = _heistwatch_measures(folder, rules, warm) | _yr_measures(folder)
+            measures |= {
+                "yara_x_engine": partial(yara_x_engine, RULES, folder),
+                "yara_x_engine_2_processes": partial(yara_x_engine_processes, engine_pool, folder, 2),
+            }
+            if importlib.util.find_spec("yara") is not None:
+                measures["yara_python"] = partial(yara_python, RULES, folder)
+            figures = _interleaved(measures, mb)
         out: dict[str, Any] = {"heistwatch": {}, "anchors": {}}
-        for workers, fuzzy in ((1, False), (2, False), (1, True), (2, True)):
-            rate, report = _median_rate(partial(hunt_files, [folder], rules=rules, fuzzy=fuzzy, workers=workers), mb)
-            found = {Path(f.file).name for f in report.findings if f.name == "APT_NK_Lazarus_RC4_Loop"}
-            key = f"workers_{workers}" + ("_with_tlsh" if fuzzy else "")
-            out["heistwatch"][key] = {"mb_per_s": round(rate, 1), "planted_found": len(found)}
-        out["heistwatch"]["mb_per_s"] = out["heistwatch"]["workers_2"]["mb_per_s"]
-        out["heistwatch"]["speedup_2_workers"] = round(
-            out["heistwatch"]["workers_2"]["mb_per_s"] / out["heistwatch"]["workers_1"]["mb_per_s"], 2
-        )
-        yr = shutil.which("yr")
-        if yr is None:
+        for name, entry in figures.items():
+            result = entry.pop("result")
+            if isinstance(result, FileHuntReport):
+                entry |= {"planted_found": _planted_found(result), "processes": result.processes}
+                out["heistwatch"][name] = entry
+            else:
+                if isinstance(result, int):
+                    entry["matches"] = result
+                out["anchors"][name] = entry
+        if not shutil.which("yr"):
             out["anchors"]["yara_x_cli"] = {"skipped": "no `yr` binary: the yara-x PyPI wheel ships only the library"}
-        else:
-            for threads in (1, 2):
-                cmd = [yr, "scan", "--threads", str(threads), str(RULES), str(folder)]
-                rate, _ = _median_rate(partial(subprocess.run, cmd, capture_output=True, check=False), mb)
-                out["anchors"].setdefault("yara_x_cli", {})[f"threads_{threads}_mb_per_s"] = round(rate, 1)
-        for name, anchor in (("yara_x_engine", yara_x_engine), ("yara_python", yara_python)):
-            try:
-                rate, matches = _median_rate(partial(anchor, RULES, folder), mb)
-                out["anchors"][name] = {"mb_per_s": round(rate, 1), "matches": matches}
-            except Exception as exc:  # an anchor that cannot run is reported, not fatal
-                out["anchors"][name] = {"skipped": f"{type(exc).__name__}: {exc}"}
-        engine = out["anchors"]["yara_x_engine"].get("mb_per_s")
-        if engine:
-            out["heistwatch"]["ratio_1_worker_vs_yara_x_engine"] = round(
-                out["heistwatch"]["workers_1"]["mb_per_s"] / engine, 2
-            )
-            out["heistwatch"]["ratio_2_workers_vs_yara_x_engine"] = round(
-                out["heistwatch"]["workers_2"]["mb_per_s"] / engine, 2
-            )
+        if "yara_python" not in measures:
+            out["anchors"]["yara_python"] = {"skipped": "yara-python is not installed (the `bench` extra)"}
+        out["heistwatch"] |= {
+            "mb_per_s": out["heistwatch"]["workers_2"]["mb_per_s"],
+            "warm_start_s": round(warm_start_s, 2),
+        }
+        out["heistwatch"] |= _ratios(out["heistwatch"], out["anchors"])
         out["data"] = {"files": len(list(folder.iterdir())), "mb": round(mb, 1), "planted": planted}
+        out["machine"] = {"before": before, "after": _machine(), "repeats": REPEATS}
         return out
+
+
+def _ratios(mine: dict[str, Any], anchors: dict[str, Any]) -> dict[str, float]:
+    """The two-worker speedups and heistwatch against the engine alone (and the `yr` CLI when it ran)."""
+    ratios = {
+        "speedup_2_workers": mine["workers_2"]["mb_per_s"] / mine["workers_1"]["mb_per_s"],
+        "speedup_2_workers_warm": mine["workers_2_warm"]["mb_per_s"] / mine["workers_1"]["mb_per_s"],
+        "speedup_2_workers_with_tlsh": mine["workers_2_with_tlsh"]["mb_per_s"]
+        / mine["workers_1_with_tlsh"]["mb_per_s"],
+        "engine_speedup_2_processes": anchors["yara_x_engine_2_processes"]["mb_per_s"]
+        / anchors["yara_x_engine"]["mb_per_s"],
+        "ratio_1_worker_vs_yara_x_engine": mine["workers_1"]["mb_per_s"] / anchors["yara_x_engine"]["mb_per_s"],
+        "ratio_2_workers_vs_yara_x_engine_2_processes": mine["workers_2"]["mb_per_s"]
+        / anchors["yara_x_engine_2_processes"]["mb_per_s"],
+        "cpu_speedup_2_workers": mine["workers_1"]["busiest_cpu_s"] / mine["workers_2"]["busiest_cpu_s"],
+        "cpu_speedup_2_workers_warm": mine["workers_1"]["busiest_cpu_s"] / mine["workers_2_warm"]["busiest_cpu_s"],
+        "cpu_speedup_engine_2_processes": anchors["yara_x_engine"]["busiest_cpu_s"]
+        / anchors["yara_x_engine_2_processes"]["busiest_cpu_s"],
+    }
+    if "yara_x_cli_threads_1" in anchors:
+        ratios["ratio_1_worker_vs_yara_x_cli"] = (
+            mine["workers_1"]["mb_per_s"] / anchors["yara_x_cli_threads_1"]["mb_per_s"]
+        )
+    return {name: round(value, 2) for name, value in ratios.items()}
 
 
 def synthetic_digests(n: int, queries: int, rng: numpy.random.Generator) -> tuple[list[KnownHash], list[str]]:
@@ -314,6 +453,26 @@ def run(size: str) -> dict[str, Any]:
     return result
 
 
+def _render_files(files: dict[str, Any]) -> str:
+    """The files part: MB/s of each run, the speedups and ratios, and the machine's state around them."""
+    mine, anchors, machine = files["heistwatch"], files["anchors"], files["machine"]
+    lines = [
+        f"files ({files['data']['mb']} MB, {files['data']['files']} files, median of {machine['repeats']} interleaved"
+        f" runs; cores {machine['before']['affinity']}, load {machine['before']['load_1_5_15']} before,"
+        f" {machine['after']['load_1_5_15']} after):"
+    ]
+    for name, figures in [*mine.items(), *anchors.items()]:
+        if isinstance(figures, dict) and "mb_per_s" in figures:
+            extra = {k: v for k, v in figures.items() if k != "mb_per_s"}
+            lines.append(f"  {name:28} {figures['mb_per_s']:7.1f} MB/s  {extra}")
+        elif isinstance(figures, dict):
+            lines.append(f"  {name:28} {figures}")
+    lines.append(f"  warm FileHunter start-up {mine['warm_start_s']} s (not in workers_2_warm)")
+    for key in sorted(k for k in mine if k.startswith(("speedup", "ratio", "engine", "cpu_speedup"))):
+        lines.append(f"  {key}: {mine[key]}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -325,16 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     files = result["files"]
     if "heistwatch" in files:
-        mine = files["heistwatch"]
-        print(f"files ({files['data']['mb']} MB, {files['data']['files']} files):")
-        for key in ("workers_1", "workers_2"):
-            print(f"  heistwatch {key}: {mine[key]['mb_per_s']} MB/s, planted found {mine[key]['planted_found']}")
-        for name, figures in files["anchors"].items():
-            print(f"  {name}: {figures}")
-        print(
-            f"  ratios vs the yara-x engine: 1 worker {mine.get('ratio_1_worker_vs_yara_x_engine')},"
-            f" 2 workers {mine.get('ratio_2_workers_vs_yara_x_engine')}"
-        )
+        print(_render_files(files))
     for name, figures in result["tlsh"]["heistwatch"].items():
         brute = result["tlsh"]["anchors"]["brute_force"][name]
         far = figures["unrelated"]

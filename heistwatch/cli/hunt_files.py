@@ -32,7 +32,9 @@ _DEFAULTS = Limits()
 @click.option("--max-depth", default=_DEFAULTS.max_depth, show_default=True, help="Archive nesting to open.")
 @click.option("--max-bytes", default=_DEFAULTS.max_bytes, show_default=True, help="Bytes of one file or member.")
 @click.option("--max-total", default=_DEFAULTS.max_total, show_default=True, help="Bytes unpacked per file.")
-@click.option("--workers", default=2, show_default=True, help="Processes to scan with.")
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Processes to scan with (this one too)."
+)
 @finding_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings, scanned files and problems as JSON.")
 @click.pass_context
@@ -88,8 +90,8 @@ def files(
         for problem in problems:
             click.echo(f"problem: {problem.file}: {problem.problem}")
         click.echo(
-            f"{len(report.findings)} findings in {report.files:,} files ({report.bytes:,} bytes);"
-            f" {report.problem_count + len(index_problems)} problems"
+            f"{len(report.findings)} findings in {report.files:,} files ({report.bytes:,} bytes,"
+            f" {report.processes} processes); {report.problem_count + len(index_problems)} problems"
         )
     if report.problem_count or index_problems:
         ctx.exit(Exit.BAD_INPUT)
@@ -150,4 +152,5 @@ def _report_dict(report: FileHuntReport, index_problems: list[Problem], found: H
         "problem_count": report.problem_count + len(index_problems),
         "files": report.files,
         "bytes": report.bytes,
+        "processes": report.processes,
     }

@@ -4,12 +4,14 @@ Everything a file holds is scanned: the file itself, then the members of zip, ta
 recursively, each named by its path inside the archives (`a.zip!inner/b.exe`). Limits guard against zip bombs
 and deep nesting: bytes of one file or member, bytes unpacked from one file on disk, members read from it, and
 nesting depth. Whatever a limit stops, a symlink loop, or an unreadable or damaged file is a `Problem` with its
-location, and the hunt goes on. Files on disk are shared among worker processes, each loading the rules once.
+location, and the hunt goes on. Files on disk are handed out in tasks of about equal size to this process and
+worker processes that are kept between hunts (`FileHunter`), each loading the rules once.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import io
 import lzma
@@ -17,10 +19,16 @@ import multiprocessing
 import os
 import stat
 import tarfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import connection
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
 import py7zr
@@ -34,8 +42,13 @@ from heistwatch.model.sightings import Sighting
 
 MAX_PROBLEMS = 100
 HASH_KINDS = ("md5", "sha1", "sha256")
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 16 << 20  # bytes of one task at most (and files, below): see plan_tasks
 BATCH_FILES = 64
+MIN_TASK_BYTES = 1 << 20
+TASKS_PER_WORKER = 8
+AHEAD = 2  # tasks sent to a worker process before it finishes one, so that it never waits for the next
+PARALLEL_BYTES = 64 << 20  # a smaller hunt ends before a worker would be ready (it takes 0.4-0.7 s to start)
+STOP_TIMEOUT_S = 5
 _ZIP, _GZIP, _BZIP2, _XZ, _7Z = b"PK\x03\x04", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c"
 _COMPRESSED = {_GZIP: "gzip", _BZIP2: "bzip2", _XZ: "xz"}
 _ARCHIVE_ERRORS = (
@@ -115,7 +128,8 @@ class FileFinding:
 
 @dataclass(frozen=True)
 class FileHuntReport:
-    """What a file hunt found, what it scanned, and what it could not read (the first `MAX_PROBLEMS`)."""
+    """What a file hunt found, what it scanned (and in how many processes), and what it could not read (the first
+    `MAX_PROBLEMS`)."""
 
     findings: tuple[FileFinding, ...]
     scanned: tuple[ScannedFile, ...]
@@ -123,6 +137,7 @@ class FileHuntReport:
     problem_count: int
     files: int
     bytes: int
+    processes: int = 1
 
 
 def walk_paths(paths: Iterable[Path]) -> Iterator[Path | Problem]:
@@ -329,12 +344,18 @@ def _decompress(kind: str, data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
+Task = list[tuple[int, str]]
+
+
 @dataclass
 class _Result:
-    scanned: list[ScannedFile] = field(default_factory=list)
-    findings: list[FileFinding] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    """What one task found; each entry carries its file's place in the walk, so the report keeps walk order."""
+
+    scanned: list[tuple[int, ScannedFile]] = field(default_factory=list)
+    findings: list[tuple[int, FileFinding]] = field(default_factory=list)
+    problems: list[tuple[int, Problem]] = field(default_factory=list)
     bytes: int = 0
+    pid: int = 0
 
 
 class _Hunter:
@@ -342,7 +363,7 @@ class _Hunter:
 
     def __init__(
         self,
-        rules: bytes | None,
+        rules: yara_x.Rules | bytes | None,
         index: FamilyIndex | None,
         hashes: Mapping[str, Indicator],
         fuzzy: bool,
@@ -350,84 +371,288 @@ class _Hunter:
         limits: Limits,
         threshold: int,
     ) -> None:
-        self.scanner = YaraScanner(deserialize_rules(rules)) if rules is not None else None
+        if isinstance(rules, bytes):
+            rules = deserialize_rules(rules)
+        self.scanner = YaraScanner(rules) if rules is not None else None
         self.index, self.hashes, self.ssdeep, self.limits, self.threshold = index, hashes, ssdeep, limits, threshold
         self.fuzzy = fuzzy or index is not None
         self.kinds = ["sha256", *sorted({i.kind for i in hashes.values()} - {"sha256"})]
 
-    def hunt(self, paths: list[str]) -> _Result:
-        result = _Result()
-        for path in paths:
+    def hunt(self, task: Task) -> _Result:
+        """Scan a task's files and the archive members in them."""
+        result = _Result(pid=os.getpid())
+        for order, path in task:
             for entry in iter_contents(Path(path), self.limits):
                 if isinstance(entry, Problem):
-                    result.problems.append(entry)
+                    result.problems.append((order, entry))
                 else:
-                    self._scan(entry, result)
+                    self._scan(order, entry, result)
         return result
 
-    def _scan(self, item: Item, result: _Result) -> None:
+    def _scan(self, order: int, item: Item, result: _Result) -> None:
         digests = {kind: hashlib.new(kind, item.data).hexdigest() for kind in self.kinds}
         sha256 = digests["sha256"]
         fuzzy = tlsh_digest(item.data) if self.fuzzy else None
         nearest = self.index.nearest(fuzzy, self.threshold) if self.index is not None and fuzzy else None
         result.bytes += len(item.data)
-        result.scanned.append(
-            ScannedFile(
-                item.location,
-                len(item.data),
-                sha256,
-                digests.get("md5"),
-                digests.get("sha1"),
-                fuzzy,
-                ssdeep_digest(item.data) if self.ssdeep else None,
-                nearest,
-            )
+        ssdeep = ssdeep_digest(item.data) if self.ssdeep else None
+        scanned = ScannedFile(
+            item.location, len(item.data), sha256, digests.get("md5"), digests.get("sha1"), fuzzy, ssdeep, nearest
         )
+        result.scanned.append((order, scanned))
+        found: list[FileFinding] = []
         if nearest is not None and nearest.matched:
-            result.findings.append(FileFinding(item.location, sha256, "family", nearest.family, neighbour=nearest))
+            found.append(FileFinding(item.location, sha256, "family", nearest.family, neighbour=nearest))
         for kind, digest in digests.items():
             indicator = self.hashes.get(digest)
             if indicator is not None and indicator.kind == kind:
                 sighting = Sighting(indicator.id, kind, indicator.value, digest, item.location, 0, kind, "")
-                result.findings.append(FileFinding(item.location, sha256, "indicator", digest, sighting=sighting))
-        if self.scanner is None:
-            return
+                found.append(FileFinding(item.location, sha256, "indicator", digest, sighting=sighting))
+        if self.scanner is not None:
+            try:
+                matches = self.scanner.scan(item.location, item.data)
+            except (yara_x.ScanError, yara_x.TimeoutError) as exc:
+                result.problems.append((order, Problem(item.location, 0, f"YARA scan failed: {exc}")))
+                matches = ()
+            found.extend(FileFinding(item.location, sha256, "yara", m.rule, rule=m) for m in matches)
+        result.findings.extend((order, finding) for finding in found)
+
+
+def _serve(tasks: Connection, results: Connection) -> None:
+    """A worker process: load the rules once, say it is ready (its pid), then scan each task until told to stop."""
+    hunter = _Hunter(*tasks.recv())
+    results.send(os.getpid())
+    while (task := tasks.recv()) is not None:
+        results.send(hunter.hunt(task))
+
+
+class _Worker:
+    """One worker process, fed through pipes that this process writes and reads itself between its own tasks: YARA-X
+    keeps the GIL while this process scans, so a thread could not feed the worker meanwhile.
+
+    The options (the serialized rules, the family index, the hash indicators) go down the task pipe from a thread
+    that waits while the new interpreter starts: passed as the process's arguments, they would hold this process
+    in `start()` until the worker had imported everything (about half a second).
+    """
+
+    def __init__(self, context: SpawnContext, options: tuple[object, ...]) -> None:
+        task_reader, self._tasks = context.Pipe(duplex=False)
+        self._results, result_writer = context.Pipe(duplex=False)
+        _widen(self._tasks, result_writer)
+        self.process = context.Process(target=_serve, args=(task_reader, result_writer), daemon=True)
+        self.process.start()
+        task_reader.close()
+        result_writer.close()
+        self.pid = 0
+        self.running: deque[Task] = deque()
+        self._handover = threading.Thread(target=self._hand_over, args=(options,), daemon=True)
+        self._handover.start()
+
+    def _hand_over(self, options: tuple[object, ...]) -> None:
+        with contextlib.suppress(OSError):  # a worker that died is found out by `receive`
+            self._tasks.send(options)
+
+    def send(self, task: Task) -> None:
+        self._tasks.send(task)
+        self.running.append(task)
+
+    def receive(self, block: bool) -> Iterator[tuple[Task, _Result]]:
+        """Finished tasks waiting in the pipe (waiting for the first when `block`); a worker that died ends with the
+        tasks it was running, each file a problem."""
+        if block and self.process.sentinel in connection.wait([self._results, self.process.sentinel]):
+            self.process.join()  # it is exiting; its pipe may close a moment after its sentinel
+        ended = not self.process.is_alive()  # asked first: once it has exited, all it sent is in the pipe
         try:
-            matches = self.scanner.scan(item.location, item.data)
-        except (yara_x.ScanError, yara_x.TimeoutError) as exc:
-            result.problems.append(Problem(item.location, 0, f"YARA scan failed: {exc}"))
+            while self._results.poll():
+                message = self._results.recv()
+                if isinstance(message, int):
+                    self._handover.join()  # done: the worker read the options before it said it was ready
+                    self.pid = message
+                else:
+                    yield self.running.popleft(), message
+        except (EOFError, OSError):
+            ended = True
+        if ended:
+            yield from ((task, _lost(task)) for task in self.running)
+            self.running.clear()
+            self.pid = -1
+
+    def stop(self) -> None:
+        """Let the worker finish its task and exit; one still starting is ended at once, as it holds no work."""
+        if self.pid > 0:
+            with contextlib.suppress(OSError):
+                self._tasks.send(None)
+            self.process.join(STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self._handover.join()
+        self._tasks.close()
+        self._results.close()
+
+
+def _widen(*pipes: Connection) -> None:
+    """Pipes of 1 MB (Linux), so that neither side blocks on a full pipe while the other one scans."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl  # POSIX only; elsewhere pipes keep their size
+
+        for pipe in pipes:
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
+def _lost(task: Task) -> _Result:
+    """Each of a task's files as a problem: the worker process died before it sent what it found."""
+    lost = "the worker process scanning it stopped (crashed or was killed); not scanned"
+    return _Result(problems=[(order, Problem(path, 0, lost)) for order, path in task])
+
+
+def plan_tasks(sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """Files (by their place in `sizes`) grouped into tasks of about equal bytes, the largest first.
+
+    Tasks aim at 1/`TASKS_PER_WORKER` of each worker's share (between `MIN_TASK_BYTES` and `BATCH_BYTES`, at most
+    `BATCH_FILES` files), so the workers finish together; a file larger than that is a task of its own. Largest
+    first leaves only small tasks for the end, when one worker may wait for another.
+    """
+    target = min(BATCH_BYTES, max(MIN_TASK_BYTES, sum(sizes) // (max(workers, 1) * TASKS_PER_WORKER)))
+    tasks: list[list[int]] = []
+    filled = target
+    for number in sorted(range(len(sizes)), key=lambda n: -sizes[n]):
+        if filled + sizes[number] > target or len(tasks[-1]) >= BATCH_FILES:
+            tasks.append([])
+            filled = 0
+        tasks[-1].append(number)
+        filled += sizes[number]
+    return tasks
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported as a problem when the task reads it
+
+
+class FileHunter:
+    """A file hunt's settings and its worker processes, kept from one hunt to the next.
+
+    This process scans too. `workers - 1` worker processes start ("spawn": YARA-X's scanner keeps the GIL, so
+    threads would not scan in parallel), load the rules once each, and join in when they are ready: each is sent
+    `AHEAD` tasks so it never waits for the next, and sends back only what it found. A hunt of less than
+    `PARALLEL_BYTES` does not start them (it ends before they would be ready), but uses them once started.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: yara_x.Rules | None = None,
+        index: FamilyIndex | None = None,
+        indicators: Iterable[Indicator] = (),
+        fuzzy: bool = True,
+        ssdeep: bool = False,
+        limits: Limits = Limits(),
+        threshold: int = DEFAULT_THRESHOLD,
+        workers: int = 2,
+    ) -> None:
+        hashes = {i.value.lower(): i for i in indicators if i.kind in HASH_KINDS}
+        self._options = (index, hashes, fuzzy, ssdeep, limits, threshold)
+        self._rules = rules
+        self._local = _Hunter(rules, *self._options)
+        self.workers = workers
+        self._pool: list[_Worker] = []
+
+    def __enter__(self) -> FileHunter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the worker processes now and wait until they have loaded the rules (hunts start them on need)."""
+        self._start()
+        for worker in self._pool:
+            while worker.pid == 0:
+                for _ in worker.receive(block=True):
+                    pass  # nothing was sent yet: no task can finish here
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        for worker in self._pool:
+            worker.stop()
+        self._pool = []
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the worker processes that are ready."""
+        return [worker.pid for worker in self._pool if worker.pid > 0]
+
+    def hunt(self, paths: Iterable[Path], progress: Progress | None = None) -> FileHuntReport:
+        """Scan files and folders (and the archives in them); `progress(bytes done, bytes in all)` after each task."""
+        walked: list[Path] = []
+        problems: list[Problem] = []
+        for entry in walk_paths(paths):
+            if isinstance(entry, Problem):
+                problems.append(entry)
+            else:
+                walked.append(entry)
+        sizes = [_size(path) for path in walked]
+        tasks = [[(n, str(walked[n])) for n in task] for task in plan_tasks(sizes, self.workers)]
+        total, done = sum(sizes), 0
+        if total >= PARALLEL_BYTES and len(tasks) > 1:
+            self._start()
+        collected = _Result()
+        pids: set[int] = set()
+        for task, result in self._results(deque(tasks)):
+            collected.scanned += result.scanned
+            collected.findings += result.findings
+            collected.problems += result.problems
+            collected.bytes += result.bytes
+            pids.add(result.pid)
+            done += sum(sizes[order] for order, _ in task)
+            if progress is not None:
+                progress(done, total)
+        problems += [problem for _, problem in sorted(collected.problems, key=itemgetter(0))]
+        scanned = tuple(scanned for _, scanned in sorted(collected.scanned, key=itemgetter(0)))
+        return FileHuntReport(
+            findings=tuple(finding for _, finding in sorted(collected.findings, key=itemgetter(0))),
+            scanned=scanned,
+            problems=tuple(problems[:MAX_PROBLEMS]),
+            problem_count=len(problems),
+            files=len(scanned),
+            bytes=collected.bytes,
+            processes=len(pids - {0}),
+        )
+
+    def _start(self) -> None:
+        if self._pool or self.workers <= 1:
             return
-        result.findings.extend(FileFinding(item.location, sha256, "yara", m.rule, rule=m) for m in matches)
+        options = (serialize_rules(self._rules) if self._rules is not None else None, *self._options)
+        context = multiprocessing.get_context("spawn")
+        self._pool = [_Worker(context, options) for _ in range(self.workers - 1)]
 
+    def _results(self, queue: deque[Task]) -> Iterator[tuple[Task, _Result]]:
+        """Each task and its result as they finish: the workers' tasks and, between them, this process's own (it
+        keeps the last task for itself rather than wait for a worker)."""
+        while queue or any(worker.running for worker in self._pool):
+            for worker in self._pool:
+                yield from worker.receive(block=not queue and bool(worker.running))
+                while len(queue) > 1 and worker.pid > 0 and len(worker.running) < AHEAD:
+                    self._send(worker, queue)
+            if queue:
+                task = queue.popleft()
+                yield task, self._local.hunt(task)
+        for worker in self._pool:
+            if worker.pid < 0:
+                worker.stop()
+        self._pool = [worker for worker in self._pool if worker.pid >= 0]
 
-_HUNTER: _Hunter | None = None
-
-
-def _start_worker(*args: object) -> None:
-    global _HUNTER
-    _HUNTER = _Hunter(*args)  # type: ignore[arg-type]
-
-
-def _hunt_batch(paths: list[str]) -> _Result:
-    assert _HUNTER is not None, "the pool initializer sets the hunter"
-    return _HUNTER.hunt(paths)
-
-
-def _batches(files: list[Path]) -> list[list[str]]:
-    """Files grouped into tasks of at most `BATCH_FILES` files or about `BATCH_BYTES` bytes."""
-    batches: list[list[str]] = []
-    size = 0
-    for path in files:
+    @staticmethod
+    def _send(worker: _Worker, queue: deque[Task]) -> None:
+        """Hand the next task to the worker; if it has died, the task stays for the others."""
         try:
-            length = path.stat().st_size
+            worker.send(queue[0])
+            queue.popleft()
         except OSError:
-            length = 0
-        if not batches or len(batches[-1]) >= BATCH_FILES or size + length > BATCH_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(str(path))
-        size += length
-    return batches
+            worker.pid = -1  # the next receive reports what it was running
 
 
 def hunt_files(
@@ -446,44 +671,16 @@ def hunt_files(
     """Scan files and folders (and the archives in them) with YARA-X rules, the family index and hash indicators.
 
     `fuzzy` computes each file's TLSH (always, when an index is given); at about 40 MB/s it is the slowest step.
-
-    Worker processes are started fresh ("spawn") and each loads the rules once; YARA-X's scanner keeps the GIL,
-    so threads would not scan in parallel.
+    One hunt with its own `FileHunter`: to hunt again with the same rules, keep a `FileHunter` instead.
     """
-    problems: list[Problem] = []
-    files: list[Path] = []
-    for entry in walk_paths(paths):
-        if isinstance(entry, Problem):
-            problems.append(entry)
-        else:
-            files.append(entry)
-    hashes = {i.value.lower(): i for i in indicators if i.kind in HASH_KINDS}
-    args = (serialize_rules(rules) if rules is not None else None, index, hashes, fuzzy, ssdeep, limits, threshold)
-    batches = _batches(files)
-    total = _Result()
-    for done, result in enumerate(_run(batches, args, workers), start=1):
-        total.scanned.extend(result.scanned)
-        total.findings.extend(result.findings)
-        problems.extend(result.problems)
-        total.bytes += result.bytes
-        if progress is not None:
-            progress(done, len(batches))
-    return FileHuntReport(
-        findings=tuple(total.findings),
-        scanned=tuple(total.scanned),
-        problems=tuple(problems[:MAX_PROBLEMS]),
-        problem_count=len(problems),
-        files=len(total.scanned),
-        bytes=total.bytes,
-    )
-
-
-def _run(batches: list[list[str]], args: tuple[object, ...], workers: int) -> Iterator[_Result]:
-    """Batch results in order: from worker processes, or from this process for one worker or one batch."""
-    if workers <= 1 or len(batches) <= 1:
-        hunter = _Hunter(*args)  # type: ignore[arg-type]
-        yield from (hunter.hunt(batch) for batch in batches)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(batches)), initializer=_start_worker, initargs=args) as pool:
-        yield from pool.imap(_hunt_batch, batches)
+    with FileHunter(
+        rules=rules,
+        index=index,
+        indicators=indicators,
+        fuzzy=fuzzy,
+        ssdeep=ssdeep,
+        limits=limits,
+        threshold=threshold,
+        workers=workers,
+    ) as hunter:
+        return hunter.hunt(paths, progress)

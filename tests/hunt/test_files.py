@@ -19,7 +19,7 @@ import heistwatch.cli.hunt_files  # noqa: F401  (registers `hunt files`)
 from heistwatch.cli.main import cli
 from heistwatch.errors import InputError
 from heistwatch.hunt import files
-from heistwatch.hunt.files import Item, Limits, hunt_files, iter_contents, walk_paths
+from heistwatch.hunt.files import FileHunter, Item, Limits, hunt_files, iter_contents, walk_paths
 from heistwatch.hunt.logs import Problem
 from heistwatch.hunt.yara_scan import compile_rules
 from heistwatch.model import make_indicator
@@ -192,8 +192,11 @@ def test_shared_rule_set_compiles_and_matches_a_crafted_file(tmp_path: Path, mon
     crafted = tmp_path / "implant.exe"
     crafted.write_bytes(b"MZ" + b"\0" * 500 + RC4_LOOP + b"\0" * 500)
     (tmp_path / "benign.exe").write_bytes(b"MZ" + b"\0" * 2000)
-    monkeypatch.setattr(files, "BATCH_FILES", 1)  # two batches: the worker processes load the rules themselves
-    report = hunt_files([tmp_path], rules=rules, workers=2)
+    monkeypatch.setattr(files, "BATCH_FILES", 1)  # two tasks: one for the worker process, one for this process
+    with FileHunter(rules=rules, workers=2) as hunter:
+        hunter.start()  # the worker process loads the serialized rules itself
+        report = hunter.hunt([tmp_path])
+    assert report.processes == 2
     assert [(Path(f.file).name, f.name) for f in report.findings] == [("implant.exe", "APT_NK_Lazarus_RC4_Loop")]
     assert report.findings[0].rule is not None and report.findings[0].rule.author == "f-secure"
 
@@ -230,5 +233,5 @@ def test_cli_text_and_json(tmp_path: Path) -> None:
     data = json.loads(out.stdout)
     assert [f["rule"]["author"] for f in data["findings"]] == ["heistwatch tests"]
     assert ["license", "Detection Rule License 1.1"] in data["findings"][0]["rule"]["meta"]
-    assert data["problem_count"] == 1 and data["files"] == 2
+    assert data["problem_count"] == 1 and data["files"] == 2 and data["processes"] == 1  # too small for a worker
     assert all(s["ssdeep"] for s in data["scanned"]) and len(data["scanned"][0]["sha256"]) == 64
