@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -53,7 +54,33 @@ def kb_folder(ctx: click.Context) -> Path:
     return data_folder() if is_postgres(target) else Path(target).parent
 
 
-@click.group()
+# The modules that register each top-level command (and its subcommands), imported when the command is used.
+_MODULES = {
+    "actor": ("actor",),
+    "attribute": ("attribute",),
+    "demo": ("demo",),
+    "export": ("export",),
+    "hunt": ("hunt", "hunt_domains", "hunt_files", "hunt_mail", "hunt_sigma"),
+    "ingest": ("ingest",),
+    "kb": ("kb",),
+    "serve": ("serve",),
+    "trace": ("trace", "trace_cluster", "trace_load", "trace_spark"),
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's modules only when it is asked for: `heistwatch kb` need not load the web server."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in _MODULES.get(cmd_name, ()):
+            importlib.import_module(f"heistwatch.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup)
 @click.option(
     "--kb",
     "kb",
@@ -69,25 +96,6 @@ def cli(ctx: click.Context, kb: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map heistwatch errors to named exit codes with one clear line on stderr."""
-    from heistwatch.cli import (  # noqa: F401  (registers the commands)
-        actor,
-        attribute,
-        demo,
-        export,
-        hunt,
-        hunt_domains,
-        hunt_files,
-        hunt_mail,
-        hunt_sigma,
-        ingest,
-        kb,
-        serve,
-        trace,
-        trace_cluster,
-        trace_load,
-        trace_spark,
-    )
-
     try:
         code = cli.main(args=argv, prog_name="heistwatch", standalone_mode=False)
         if isinstance(code, int) and code:

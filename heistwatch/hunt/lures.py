@@ -33,14 +33,13 @@ from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
 
-import pymispwarninglists
 import pyzipper
 from oletools.olevba import VBA_Parser
 
 from heistwatch.errors import InputError
 from heistwatch.hunt.mail import Mail, MailProblem, read_mail, visible_host
 from heistwatch.hunt.matcher import IndicatorSet, Match, normalize_host, parse_ip
-from heistwatch.ingest.classify import WEBMAIL, registrable_domain
+from heistwatch.ingest.classify import WEBMAIL, registrable_domain, warninglist_folder
 from heistwatch.model.sightings import Sighting
 
 ScanHook = Callable[[str, bytes], list[str]]
@@ -652,7 +651,7 @@ def _shorteners() -> frozenset[str]:
 
 def _warninglist(folder: str) -> frozenset[str]:
     """The hosts of one MISP warning list shipped with pymispwarninglists (never fetched)."""
-    path = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists" / folder / "list.json"
+    path = warninglist_folder() / folder / "list.json"
     if not path.is_file():
         return frozenset()
     data = json.loads(path.read_text(encoding="utf-8"))

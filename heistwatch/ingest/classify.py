@@ -8,6 +8,7 @@ read from its data folder (never fetched), a handful of lists once per process.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import re
@@ -15,7 +16,6 @@ from bisect import bisect_left, bisect_right
 from functools import cache, lru_cache
 from pathlib import Path
 
-import pymispwarninglists
 import tldextract
 
 from heistwatch.ingest.text import Document, Link
@@ -165,10 +165,19 @@ def registrable_domain(host: str) -> str | None:
     return f"{name}.{suffix}" if name and suffix else None
 
 
+def warninglist_folder() -> Path:
+    """The folder of MISP warning lists shipped inside pymispwarninglists, found without importing the package
+    (its import loads jsonschema's format grammars, which costs seconds at every start)."""
+    spec = importlib.util.find_spec("pymispwarninglists")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("pymispwarninglists is not installed")
+    return Path(spec.origin).parent / "data" / "misp-warninglists" / "lists"
+
+
 @cache
 def _warninglists() -> tuple[dict[str, str], dict[str, str]]:
     """Host -> list name and IP -> list name, from the chosen MISP warning lists."""
-    root = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
+    root = warninglist_folder()
     return _load(root, HOST_LISTS, hosts=True), _load(root, IP_LISTS, hosts=False)
 
 

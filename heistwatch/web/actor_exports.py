@@ -16,7 +16,6 @@ from heistwatch.errors import NotFoundError
 from heistwatch.kb.seed.attack import attack_version
 from heistwatch.model import KBObject, ObjectType
 from heistwatch.share.feeds import ActorLinks
-from heistwatch.share.misp import actor_event, event_json, event_summary
 from heistwatch.share.navigator import actor_layer
 from heistwatch.share.stix import export_bundle
 from heistwatch.web.view import ReaderView, user_ceiling
@@ -47,6 +46,8 @@ def actor_download(view: ReaderView, actor_id: str, fmt: str) -> Download:
         detail = {"objects": len(bundle["objects"]), "ceiling": ceiling.value}
         return Download(f"{stem}.stix.json", "application/stix+json;version=2.1", json.dumps(bundle, indent=1), detail)
     if fmt == "misp":
+        from heistwatch.share.misp import actor_event, event_json, event_summary  # pymisp's import costs seconds
+
         event = actor_event(view, actor.name, tlp_max=ceiling)
         detail = {**event_summary(event), "ceiling": ceiling.value}
         return Download(f"{stem}.misp.json", "application/json", event_json(event), detail)
