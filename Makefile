@@ -37,8 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/technique_tagging.py
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/hunt.py --size small
+	bash scripts/install_java.sh
 	$(BIN)/python benchmarks/trace.py --size small
-	$(BIN)/python benchmarks/trace_spark.py --size small
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,9 @@ bridges absorbing taint, and `bridge_linking` what linking and crossing cost on 
 hops with no fraction threshold is scored too (`eight_hops`). Accuracy is scored against the simulator's ground
 truth, which the tracer never reads. Anchors, in the same run: reachability from the seeds within 8 hops
 (time-unaware, not expanding labelled services) by a numpy CSR BFS and by a DuckDB recursive query.
-Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--json]
+`spark_identical` (unless `--no-spark`) is `benchmarks/trace_spark.py` on the same size and seed, one run: whether
+the Spark engine's 8-hop FIFO case equals the one-machine case; its figures are under `spark`.
+Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--no-spark] [--json]
 """
 
 from __future__ import annotations
@@ -204,9 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--exact-bridges", action="store_true", help="the plain simulator's exact bridge payouts")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine's comparison")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(args.size, args.seed, args.repeats, not args.exact_bridges)
+    if not args.no_spark:
+        import trace_spark  # the sibling benchmark script
+
+        result["spark"] = trace_spark.run(args.size, args.seed, repeats=1)
+        result["spark_identical"] = result["spark"]["spark_identical"]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
