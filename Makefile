@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/attribution.py
 	$(BIN)/python benchmarks/hunt.py --size small
 	bash scripts/install_java.sh
-	$(BIN)/python benchmarks/trace.py --size small
+	$(BIN)/python benchmarks/trace.py --size small --spark
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

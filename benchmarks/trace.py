@@ -11,9 +11,10 @@ bridges absorbing taint, and `bridge_linking` what linking and crossing cost on 
 hops with no fraction threshold is scored too (`eight_hops`). Accuracy is scored against the simulator's ground
 truth, which the tracer never reads. Anchors, in the same run: reachability from the seeds within 8 hops
 (time-unaware, not expanding labelled services) by a numpy CSR BFS and by a DuckDB recursive query.
-`spark_identical` (unless `--no-spark`) is `benchmarks/trace_spark.py` on the same size and seed, one run: whether
-the Spark engine's 8-hop FIFO case equals the one-machine case; its figures are under `spark`.
-Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--no-spark] [--json]
+`spark_identical` is `benchmarks/trace_spark.py` on the same size and seed, one run: whether the Spark engine's
+8-hop FIFO case equals the one-machine case; its figures are under `spark`. It runs by default at full size; at
+the small size only with `--spark`, since starting and warming the JVM alone takes most of a minute.
+Run: .venv/bin/python benchmarks/trace.py [--size small|full] [--seed 1] [--repeats 3] [--[no-]spark] [--json]
 """
 
 from __future__ import annotations
@@ -206,11 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--exact-bridges", action="store_true", help="the plain simulator's exact bridge payouts")
-    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine's comparison")
+    parser.add_argument(
+        "--spark", action=argparse.BooleanOptionalAction, help="compare the Spark engine (default: at full size)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(args.size, args.seed, args.repeats, not args.exact_bridges)
-    if not args.no_spark:
+    if args.spark or (args.spark is None and args.size == "full"):
         import trace_spark  # the sibling benchmark script
 
         result["spark"] = trace_spark.run(args.size, args.seed, repeats=1)
