@@ -1,6 +1,7 @@
 """Laundering tradecraft seen in a trace, as attribution evidence (`laundering:*` items for `heistwatch.attribute`).
 
-Peel chains, fan-outs, mixer deposits, CoinJoin participation, bridges and swaps are how DPRK-linked thieves
+Peel chains, fan-outs and fan-ins, dormant loot, mixer deposits, CoinJoin participation, bridges, swaps and
+exchange deposits are how DPRK-linked thieves
 have laundered exchange thefts (DOJ/OFAC 2020, OFAC 2022 on Tornado Cash); seen in the flow of a theft, each is
 an item the attribute stage can weigh like a technique. ATT&CK has no laundering techniques, so the items are
 heistwatch's own, named like the other non-ATT&CK items (`name:…`, `sector:…`).
@@ -25,6 +26,9 @@ BRIDGE_CATEGORIES = frozenset({"bridge", "defi_bridge"})
 ITEMS = {
     "peel_chain": ("laundering:peel-chain", 0.9),
     "fan_out": ("laundering:fan-out", 0.8),
+    "fan_in": ("laundering:fan-in", 0.7),
+    "dormancy": ("laundering:dormancy", 0.8),
+    "exchange_deposit": ("laundering:exchange-deposit", 0.95),
     "mixer": ("laundering:mixer", 0.95),
     "coinjoin": ("laundering:coinjoin", 0.9),
     "bridge": ("laundering:bridge", 0.95),

@@ -1,9 +1,15 @@
-"""Laundering patterns in a trace's tainted flows: fan-out, peel chains (UTXO) and mixer deposits."""
+"""Laundering patterns in a trace's tainted flows: fan-out and fan-in, peel chains (UTXO), dormancy, and deposits
+into mixers and exchanges.
+
+Withdrawals from a mixer are not among them: a labelled service absorbs taint, so a trace never follows value
+out of one (that needs a pool-matching heuristic the trace does not make).
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from heistwatch.trace.ledger import FEE_SINK
@@ -14,12 +20,14 @@ MIXER_CATEGORIES = frozenset({"mixing_service", "coinjoin"})
 
 @dataclass(frozen=True)
 class PatternRules:
-    """Thresholds: fan-out width and window, peel share and minimum chain length."""
+    """Thresholds: fan width and window, peel share and minimum chain length, and how long tainted value must rest
+    at an address to count as dormant (days: a laundering run that is not lying low moves within hours)."""
 
     min_fan: int = 3
     fan_window: int = 86_400
     max_peel: float = 0.25
     min_peel_steps: int = 3
+    min_dormancy: int = 3 * 86_400
 
 
 @dataclass(frozen=True)
@@ -32,14 +40,25 @@ class _Leg:
     amount: int
 
 
+_Key = Callable[[_Leg], str]
+
+
 def find_patterns(result: TraceResult, rules: PatternRules = PatternRules()) -> dict[str, set[str]]:
-    """Transaction ids per pattern name (`fan_out`, `peel_chain`, `mixer`) among the tainted transfers."""
+    """Transaction ids per pattern name (`fan_out`, `fan_in`, `peel_chain`, `dormancy`, `mixer`,
+    `exchange_deposit`) among the tainted transfers."""
     legs = [_leg(result, pos) for pos in sorted(result.tainted)]
     labels = result.graph.labels
+
+    def into(categories: Container[str]) -> set[str]:
+        return {leg.tx for leg in legs if leg.dst in labels and labels[leg.dst].category in categories}
+
     return {
-        "fan_out": _fan_outs(legs, labels.keys(), rules),
+        "fan_out": _fans(legs, labels.keys(), rules, by=lambda leg: leg.src, distinct=lambda leg: leg.dst),
+        "fan_in": _fans(legs, labels.keys(), rules, by=lambda leg: leg.dst, distinct=lambda leg: leg.src),
         "peel_chain": _peel_chains(legs, rules),
-        "mixer": {leg.tx for leg in legs if leg.dst in labels and labels[leg.dst].category in MIXER_CATEGORIES},
+        "dormancy": _dormant(legs, labels.keys(), rules),
+        "mixer": into(MIXER_CATEGORIES),
+        "exchange_deposit": into({"exchange"}),
     }
 
 
@@ -48,33 +67,54 @@ def _leg(result: TraceResult, pos: int) -> _Leg:
     return _Leg(pos, t.tx, t.ts, t.src, t.dst, t.amount)
 
 
-def _fan_outs(legs: list[_Leg], services: Container[str], rules: PatternRules) -> set[str]:
-    """Senders paying tainted value to >= min_fan distinct unlabelled wallets within the window."""
-    by_src: dict[str, list[_Leg]] = defaultdict(list)
+def _fans(legs: list[_Leg], services: Container[str], rules: PatternRules, by: _Key, distinct: _Key) -> set[str]:
+    """Transactions where one wallet (`by`) pays or is paid tainted value by >= min_fan distinct unlabelled wallets
+    (`distinct`) within the window: a fan-out keyed on the sender, a fan-in on the receiver."""
+    grouped: dict[str, list[_Leg]] = defaultdict(list)
     for leg in legs:
-        if leg.dst not in services and leg.dst != FEE_SINK:
-            by_src[leg.src].append(leg)
+        if distinct(leg) not in services and FEE_SINK not in (leg.src, leg.dst):
+            grouped[by(leg)].append(leg)
     found: set[str] = set()
-    for outs in by_src.values():
-        found |= _fanned(outs, rules)
+    for group in grouped.values():
+        found |= _fanned(group, rules, distinct)
     return found
 
 
-def _fanned(outs: list[_Leg], rules: PatternRules) -> set[str]:
-    """Transactions of one sender's legs (time order) inside any `fan_window` that pays >= min_fan wallets."""
-    payees: Counter[str] = Counter()
+def _fanned(legs: list[_Leg], rules: PatternRules, distinct: _Key = lambda leg: leg.dst) -> set[str]:
+    """Transactions of one wallet's legs (time order) inside any `fan_window` with >= min_fan distinct others."""
+    others: Counter[str] = Counter()
     found: set[str] = set()
     first = marked = 0
-    for last, leg in enumerate(outs):
-        payees[leg.dst] += 1
-        while leg.ts - outs[first].ts > rules.fan_window:
-            payees[outs[first].dst] -= 1
-            if not payees[outs[first].dst]:
-                del payees[outs[first].dst]
+    for last, leg in enumerate(legs):
+        others[distinct(leg)] += 1
+        while leg.ts - legs[first].ts > rules.fan_window:
+            gone = distinct(legs[first])
+            others[gone] -= 1
+            if not others[gone]:
+                del others[gone]
             first += 1
-        if len(payees) >= rules.min_fan:
-            found |= {w.tx for w in outs[max(first, marked) : last + 1]}
+        if len(others) >= rules.min_fan:
+            found |= {w.tx for w in legs[max(first, marked) : last + 1]}
             marked = last + 1
+    return found
+
+
+def _dormant(legs: list[_Leg], services: Container[str], rules: PatternRules) -> set[str]:
+    """Transactions that move tainted value on from an unlabelled address at least `min_dormancy` after the last
+    tainted value reached it."""
+    arrivals: dict[str, list[int]] = defaultdict(list)
+    for leg in legs:
+        arrivals[leg.dst].append(leg.ts)
+    for times in arrivals.values():
+        times.sort()
+    found: set[str] = set()
+    for leg in legs:
+        if leg.src not in arrivals or leg.src in services or leg.src.startswith("tx:"):
+            continue
+        times = arrivals[leg.src]
+        before = bisect_right(times, leg.ts)
+        if before and leg.ts - times[before - 1] >= rules.min_dormancy:
+            found.add(leg.tx)
     return found
 
 
