@@ -33,6 +33,15 @@ def _domains(catalog: Catalog, levels: frozenset[TLP]) -> set[str]:
     return {json.loads(e.json)["x_heistwatch_indicator"]["value"] for e in page.entries}
 
 
+def _add_domain(kb: Path, value: str) -> None:
+    """A domain indicator committed to the knowledge base, as another writer would."""
+    store = SQLiteStore(kb)
+    try:
+        store.import_batch(ImportBatch(indicators=(make_indicator("domain", value, source="vendor-a"),)))
+    finally:
+        store.close()
+
+
 def test_a_second_process_takes_the_synced_catalog_as_current(files: tuple[Path, Path, SourceLevels]) -> None:
     kb, path, levels = files
     second = Catalog(kb, path, levels)
@@ -45,11 +54,7 @@ def test_a_second_process_takes_the_synced_catalog_as_current(files: tuple[Path,
 
 def test_a_commit_after_the_sync_is_synced(files: tuple[Path, Path, SourceLevels]) -> None:
     kb, path, levels = files
-    store = SQLiteStore(kb)
-    try:
-        store.import_batch(ImportBatch(indicators=(make_indicator("domain", "late.example", source="vendor-a"),)))
-    finally:
-        store.close()
+    _add_domain(kb, "late.example")
     second = Catalog(kb, path, levels)
     try:
         assert second.refresh() and "late.example" in _domains(second, frozenset({TLP.CLEAR}))
@@ -70,11 +75,7 @@ def test_raised_source_levels_are_never_taken_as_current(files: tuple[Path, Path
 
 def test_one_process_syncs_at_a_time(files: tuple[Path, Path, SourceLevels]) -> None:
     kb, path, levels = files
-    store = SQLiteStore(kb)
-    try:
-        store.import_batch(ImportBatch(indicators=(make_indicator("domain", "busy.example", source="vendor-a"),)))
-    finally:
-        store.close()
+    _add_domain(kb, "busy.example")
     reader = Catalog(kb, path, levels)
     try:
         with path.with_name(f"{path.name}.lock").open("a") as other:
