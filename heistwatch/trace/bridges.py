@@ -85,12 +85,10 @@ class BridgeLink:
 
 
 @dataclass(frozen=True)
-class Crossing:
-    """Tracing continued past one payout: its likeliest link, the confidence that the payout carries stolen value,
-    the hops and path up to the bridge through that link, the tainted share per policy, and the traces.
-    """
+class _Route:
+    """Where tracing stands: the confidence that the value carries stolen value, the hops and path so far, the
+    tainted share per policy, and the traces. The case's own traces start every route across bridges."""
 
-    link: BridgeLink
     confidence: float
     hops: int
     path: tuple[Transfer, ...]
@@ -99,21 +97,18 @@ class Crossing:
 
 
 @dataclass(frozen=True)
-class _Route:
-    """The case's own traces, as the start of every route across bridges (a Crossing is the rest of one)."""
+class Crossing(_Route):
+    """Tracing continued past one payout: a route whose path runs up to the bridge through `link`, the payout's
+    likeliest link."""
 
-    confidence: float
-    hops: int
-    path: tuple[Transfer, ...]
-    shares: dict[str, Fraction]
-    results: tuple[TraceResult, ...]
+    link: BridgeLink
 
 
 @dataclass(frozen=True)
 class _Source:
     """A tainted deposit reached along a route, and its link to a payout."""
 
-    route: _Route | Crossing
+    route: _Route
     arrival: Arrival
     link: BridgeLink
 
@@ -296,7 +291,7 @@ def cross_bridges(
     """
     base = {str(r.policy): r.limits for r in traced}
     used = {str(r.policy): len(r.tainted) for r in traced}
-    frontier: list[_Route | Crossing] = [_Route(1.0, 0, (), {name: Fraction(1) for name in base}, tuple(traced))]
+    frontier: list[_Route] = [_Route(1.0, 0, (), {name: Fraction(1) for name in base}, tuple(traced))]
     links: list[BridgeLink] = []
     crossings: list[Crossing] = []
     seeded: set[int] = set()
@@ -355,7 +350,7 @@ def _cross(
         results.append(result)
         shares[name] = share
     path = route.path + tuple(route.results[0].path(arrival.position))
-    return Crossing(best.link, confidence, hops, path, shares, tuple(results))
+    return Crossing(confidence, hops, path, shares, tuple(results), link=best.link)
 
 
 def _share(graph: TraceGraph, sources: list[_Source], policy: str) -> Fraction:
