@@ -60,10 +60,11 @@ class Figure:
     json: Markup
 
 
-def render_report_html(report: CaseReport) -> str:
-    """The whole report as one HTML page that needs nothing but a browser."""
+def template_environment(folder: str) -> Environment:
+    """Jinja templates from a folder of the package: autoescaped, strict about missing values, with the amount and
+    percent filters the report and the web pages share."""
     environment = Environment(
-        loader=PackageLoader("heistwatch", "data/report"),
+        loader=PackageLoader("heistwatch", folder),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -71,7 +72,15 @@ def render_report_html(report: CaseReport) -> str:
     )
     environment.filters["amount"] = format_amount
     environment.filters["percent"] = lambda p: f"{p:.1%}"
-    template = environment.get_template("report.html.j2")
+    return environment
+
+
+_environment = template_environment("data/report")
+
+
+def render_report_html(report: CaseReport) -> str:
+    """The whole report as one HTML page that needs nothing but a browser."""
+    template = _environment.get_template("report.html.j2")
     return template.render(
         report=report,
         figures=report_figures(report),

@@ -11,10 +11,9 @@ from typing import Any, Literal
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from heistwatch.share.report import format_amount
+from heistwatch.share.report_html import template_environment
 
 Format = Literal["html", "json"]
 SECURITY_HEADERS = {
@@ -27,15 +26,7 @@ SECURITY_HEADERS = {
 }
 _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
-_environment = Environment(
-    loader=PackageLoader("heistwatch", "web/templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_environment.filters["amount"] = format_amount
-_environment.filters["percent"] = lambda p: f"{p:.1%}"
+_environment = template_environment("web/templates")
 _environment.filters["tlp_label"] = lambda value: f"TLP:{str(value).upper()}"
 
 
