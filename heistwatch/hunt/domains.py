@@ -37,12 +37,14 @@ from heistwatch.errors import InputError
 from heistwatch.hunt.fields import DEFAULT_FIELDS, FieldMap
 from heistwatch.hunt.logs import (
     MAX_LINE_BYTES,
+    MAX_PROBLEMS,
     STREAM_ERRORS,
     TEXT_FIELD,
     LineParser,
     Problem,
     Record,
     compression,
+    count_problem,
     detect_format,
     open_log,
     read_blocks,
@@ -65,7 +67,6 @@ CT_FIELDS = FieldMap(
 )
 _NEWLINE = 10
 HOST_ROLES = ("hosts", "urls", "emails")
-MAX_PROBLEMS = 100
 MAX_HOSTS = 10
 STATE_VERSION = 1
 _RUNS = re.compile(r"[\w.-]+")
@@ -290,11 +291,11 @@ def _scan_task(task: _Task) -> _FileResult:
             for block in read_blocks(stream, None if task.end is None else task.end - offset):
                 if block is None:
                     result.lines += 1
-                    _problem(result, task.path, result.lines, f"line longer than {MAX_LINE_BYTES} bytes skipped")
+                    count_problem(result, task.path, result.lines, f"line longer than {MAX_LINE_BYTES} bytes skipped")
                     continue
                 _scan_block(block, parser, fields, finder, prefilter, result, task.path)
     except STREAM_ERRORS as exc:
-        _problem(result, task.path, result.lines + 1, f"cannot read further: {exc}")
+        count_problem(result, task.path, result.lines + 1, f"cannot read further: {exc}")
     return result
 
 
@@ -364,12 +365,12 @@ def _judge_line(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _problem(result, path, line, f"undecodable bytes at column {exc.start + 1}, read as U+FFFD")
+        count_problem(result, path, line, f"undecodable bytes at column {exc.start + 1}, read as U+FFFD")
         text = raw.decode("utf-8", "replace")
     try:
         record = parser.parse(text.rstrip("\r"))
     except ValueError as exc:
-        _problem(result, path, line, str(exc))
+        count_problem(result, path, line, str(exc))
         return
     if record is None:
         return
@@ -465,12 +466,6 @@ def _add(
     if seen is not None:
         hit.first = seen if hit.first is None else min(hit.first, seen, key=time_key)
         hit.last = seen if hit.last is None else max(hit.last, seen, key=time_key)
-
-
-def _problem(result: _FileResult, path: str, line: int, problem: str) -> None:
-    result.problem_count += 1
-    if len(result.problems) < MAX_PROBLEMS:
-        result.problems.append(Problem(path, line, problem))
 
 
 def _sightings(task: _Task, result: _FileResult, seen: Mapping[str, Any], offset: int) -> Iterator[DomainSighting]:

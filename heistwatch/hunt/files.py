@@ -35,12 +35,11 @@ import py7zr
 import yara_x
 
 from heistwatch.hunt.fuzzy import DEFAULT_THRESHOLD, FamilyIndex, Neighbour, ssdeep_digest, tlsh_digest
-from heistwatch.hunt.logs import Problem
+from heistwatch.hunt.logs import MAX_PROBLEMS, Problem
 from heistwatch.hunt.yara_scan import RuleMatch, YaraScanner, deserialize_rules, serialize_rules
 from heistwatch.model import Indicator
 from heistwatch.model.sightings import Sighting
 
-MAX_PROBLEMS = 100
 HASH_KINDS = ("md5", "sha1", "sha256")
 BATCH_BYTES = 16 << 20  # bytes of one task at most (and files, below): see plan_tasks
 BATCH_FILES = 64

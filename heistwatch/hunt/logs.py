@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Protocol, cast
 
 from heistwatch.errors import InputError
 
@@ -48,6 +48,23 @@ class Problem:
     file: str
     line: int
     problem: str
+
+
+MAX_PROBLEMS = 100  # problems a hunt keeps with their location; all are counted
+
+
+class ProblemTally(Protocol):
+    """Where a hunt's worker counts its problems and keeps the first `MAX_PROBLEMS`."""
+
+    problem_count: int
+    problems: list[Problem]
+
+
+def count_problem(tally: ProblemTally, path: str, line: int, problem: str) -> None:
+    """Count a problem, and keep it with its location while fewer than `MAX_PROBLEMS` are kept."""
+    tally.problem_count += 1
+    if len(tally.problems) < MAX_PROBLEMS:
+        tally.problems.append(Problem(path, line, problem))
 
 
 def compression(path: Path) -> str:

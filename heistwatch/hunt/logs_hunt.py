@@ -28,12 +28,14 @@ from heistwatch.hunt.fields import DEFAULT_FIELDS, FieldMap
 from heistwatch.hunt.logs import (
     FORMATS,
     MAX_LINE_BYTES,
+    MAX_PROBLEMS,
     STREAM_ERRORS,
     TEXT_FIELD,
     LineParser,
     Problem,
     Record,
     compression,
+    count_problem,
     detect_format,
     open_log,
     read_blocks,
@@ -46,7 +48,6 @@ from heistwatch.model.sightings import Sighting
 
 SPLIT_BYTES = 32 << 20
 MIN_SPLIT_BYTES = 4 << 20
-MAX_PROBLEMS = 100
 RAW_CHARS = 512
 _NEWLINE = 10
 Progress = Callable[[int, int], None]
@@ -194,7 +195,7 @@ def _scan_task(task: _Task) -> _Result:
         with open_log(Path(task.path)) as stream:
             _scan_stream(scanner, parser, stream, task, result)
     except STREAM_ERRORS as exc:
-        _problem(result, task.path, result.lines + 1, f"cannot read further: {exc}")
+        count_problem(result, task.path, result.lines + 1, f"cannot read further: {exc}")
     return result
 
 
@@ -209,7 +210,7 @@ def _scan_stream(scanner: _Scanner, parser: LineParser, stream: Any, task: _Task
     for block in read_blocks(stream, None if task.end is None else task.end - offset):
         if block is None:
             lines += 1
-            _problem(result, task.path, lines, f"line longer than {MAX_LINE_BYTES} bytes skipped")
+            count_problem(result, task.path, lines, f"line longer than {MAX_LINE_BYTES} bytes skipped")
             continue
         newline = numpy.frombuffer(block, numpy.uint8) == _NEWLINE
         for line_no, raw in _candidates(scanner.prefilter, block, newline):
@@ -240,17 +241,17 @@ def _verify(
 ) -> None:
     """Parse one line and record what it matches; malformed input becomes a problem."""
     if len(raw) > MAX_LINE_BYTES:
-        _problem(result, path, line_no, f"line longer than {MAX_LINE_BYTES} bytes skipped")
+        count_problem(result, path, line_no, f"line longer than {MAX_LINE_BYTES} bytes skipped")
         return
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _problem(result, path, line_no, f"undecodable bytes at column {exc.start + 1}, read as U+FFFD")
+        count_problem(result, path, line_no, f"undecodable bytes at column {exc.start + 1}, read as U+FFFD")
         text = raw.decode("utf-8", "replace")
     try:
         record = parser.parse(text.rstrip("\r"))
     except ValueError as exc:
-        _problem(result, path, line_no, str(exc))
+        count_problem(result, path, line_no, str(exc))
         return
     if parser.format == "text":
         found = [(TEXT_FIELD, m) for m in scanner.indicators.match_line(text)]
@@ -294,12 +295,6 @@ def _add_hits(hits: Hits, found: list[tuple[str, Match]], line_no: int, text: st
         if seen_key:
             entry[4] = min(entry[4], seen_key) if entry[4] else seen_key
             entry[5] = max(entry[5], seen_key) if entry[5] else seen_key
-
-
-def _problem(result: _Result, path: str, line: int, problem: str) -> None:
-    result.problem_count += 1
-    if len(result.problems) < MAX_PROBLEMS:
-        result.problems.append(Problem(path, line, problem))
 
 
 def _report(tasks: list[_Task], done: Mapping[str, _Result], indicators: IndicatorSet, resumed: int) -> HuntReport:
