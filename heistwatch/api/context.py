@@ -120,15 +120,9 @@ def requires(role: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     return check
 
 
-def fresh_catalog(request: Request) -> Catalog:
-    """The catalog, first brought up to date if the knowledge base changed and no refresh is already running."""
-    catalog = api_state(request).catalog
-    catalog.refresh(wait=False)
-    return catalog
-
-
 async def current_catalog(request: Request) -> Catalog:
-    """`fresh_catalog` for routes on the event loop: the check is cheap, a sync (rare, long) runs in a thread."""
+    """The catalog, first brought up to date if the knowledge base changed and no refresh is already running: the
+    check is cheap and runs on the event loop, a sync (rare, long) runs in a thread."""
     catalog = api_state(request).catalog
     if catalog.stale():
         await run_in_threadpool(catalog.refresh, wait=False)

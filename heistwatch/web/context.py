@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 
 from heistwatch.api.auth import Role, User
 from heistwatch.api.catalog import Catalog
-from heistwatch.api.context import ApiState, api_state, current_user, fresh_catalog
+from heistwatch.api.context import ApiState, api_state, current_catalog, current_user, server_state
 from heistwatch.web.cases import CaseStore
 from heistwatch.web.view import ReaderView
 
@@ -46,16 +46,16 @@ def case_store(request: Request) -> CaseStore:
 
 def reader_view(
     user: Annotated[User, Depends(page_user)],
-    state: Annotated[ApiState, Depends(api_state)],
-    catalog: Annotated[Catalog, Depends(fresh_catalog)],
+    state: Annotated[ApiState, Depends(server_state)],
+    catalog: Annotated[Catalog, Depends(current_catalog)],
 ) -> ReaderView:
     """The knowledge base as the requesting user may see it."""
     return ReaderView(state.kb.get(), catalog, state.levels.all(), user)
 
 
-State = Annotated[ApiState, Depends(api_state)]
+State = Annotated[ApiState, Depends(server_state)]
 PageUser = Annotated[User, Depends(page_user)]
 Analyst = Annotated[User, Depends(page_analyst)]
-Fresh = Annotated[Catalog, Depends(fresh_catalog)]
+Fresh = Annotated[Catalog, Depends(current_catalog)]
 Cases = Annotated[CaseStore, Depends(case_store)]
 View = Annotated[ReaderView, Depends(reader_view)]
