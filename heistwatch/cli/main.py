@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from heistwatch.config import data_folder, default_kb
 from heistwatch.errors import HeistwatchError, InputError, NotFoundError, StoreError
@@ -54,30 +55,58 @@ def kb_folder(ctx: click.Context) -> Path:
     return data_folder() if is_postgres(target) else Path(target).parent
 
 
-# The modules that register each top-level command (and its subcommands), imported when the command is used.
-_MODULES = {
-    "actor": ("actor",),
-    "attribute": ("attribute",),
-    "demo": ("demo",),
-    "export": ("export",),
-    "hunt": ("hunt", "hunt_domains", "hunt_files", "hunt_mail", "hunt_sigma"),
-    "ingest": ("ingest",),
-    "kb": ("kb",),
-    "serve": ("serve",),
-    "trace": ("trace", "trace_cluster", "trace_load", "trace_spark"),
+# Each top-level command: the modules that register it (and its subcommands), imported when the command is used,
+# and the first paragraph of its help, which `heistwatch --help` lists without importing them (a test keeps the two
+# equal to the commands' own).
+_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "actor": (
+        ("actor",),
+        "Claims per source, combined view, techniques and software of an actor, campaign or family NAME.",
+    ),
+    "attribute": (("attribute",), "Rank the knowledge base's actors (and an unknown actor) given EVIDENCE."),
+    "demo": (
+        ("demo",),
+        "Build the knowledge base, resolve the names, ingest the report, attribute the case, trace the theft.",
+    ),
+    "export": (
+        ("export",),
+        "Share the knowledge base: STIX, MISP, ATT&CK Navigator, indicator feeds, YARA and Sigma rule packs.",
+    ),
+    "hunt": (
+        ("hunt", "hunt_domains", "hunt_files", "hunt_mail", "hunt_sigma"),
+        "Search the exchange's own data for the campaign.",
+    ),
+    "ingest": (
+        ("ingest",),
+        "Extract indicators, named actors and malware, and ATT&CK techniques from reports, and store them.",
+    ),
+    "kb": (("kb",), "Build and inspect the knowledge base."),
+    "serve": (("serve",), "Serve the REST API and TAXII 2.1 (localhost only unless the token store holds users)."),
+    "trace": (
+        ("trace", "trace_cluster", "trace_load", "trace_spark"),
+        "Follow stolen funds through a ledger to the services that can freeze them.",
+    ),
 }
 
 
 class _LazyGroup(click.Group):
-    """Imports a command's modules only when it is asked for: `heistwatch kb` need not load the web server."""
+    """Imports a command's modules only when it is asked for: `heistwatch kb` need not load the web server, and
+    `heistwatch --help` loads none."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *_MODULES})
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        for module in _MODULES.get(cmd_name, ()):
+        for module in _COMMANDS.get(cmd_name, ((), ""))[0]:
             importlib.import_module(f"heistwatch.cli.{module}")
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, make_default_short_help(_COMMANDS[name][1], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=_LazyGroup)
