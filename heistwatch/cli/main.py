@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from heistwatch.config import data_folder, default_kb
 from heistwatch.errors import HeistwatchError, InputError, NotFoundError, StoreError
@@ -104,7 +103,7 @@ class _LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [(name, make_default_short_help(_COMMANDS[name][1], limit)) for name in names]
+        rows = [(name, click.Command(name, help=_COMMANDS[name][1]).get_short_help_str(limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

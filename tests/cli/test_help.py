@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import click
-from click.utils import make_default_short_help
 
 from heistwatch.cli.main import _COMMANDS, cli
 
@@ -16,7 +15,7 @@ def test_listed_summaries_are_the_commands_own() -> None:
     for name, (_, summary) in _COMMANDS.items():
         command = cli.get_command(ctx, name)
         assert command is not None, name
-        assert make_default_short_help(summary, 200) == command.get_short_help_str(200), name
+        assert click.Command(name, help=summary).get_short_help_str(200) == command.get_short_help_str(200), name
     assert set(click.Group.list_commands(cli, ctx)) == set(_COMMANDS)  # every registered command is listed
 
 
