@@ -3,11 +3,13 @@
 Files: a seeded generator writes a folder of files (320 MB, or 2 GiB with --size full; 64 KB to 4 MB each; random
 bytes, text and PE-like headers, a few with a planted signature-base byte pattern), scanned with the rules in
 ../shared/data/rules/yara by
-- heistwatch `hunt_files` with 1 and 2 workers (this process and one worker process): YARA-X, SHA-256 and archive
-  sniffing (`--no-tlsh`). `workers_2` is a fresh hunt per run, as the CLI does, so the worker's start-up (a new
-  interpreter, imports, loading the serialized rules) is inside its time; `workers_2_warm` reuses one started
-  `FileHunter` (its start-up is printed apart). Then again with TLSH of every file (`_with_tlsh`; py-tlsh hashes
-  at about 40 MB/s, slower than the scan);
+- heistwatch `hunt_files` with 1 and 2 workers (this process and one worker process): YARA-X and archive sniffing
+  (`--no-tlsh`), SHA-256 only of files with findings, as `heistwatch hunt files` does without `--json`.
+  `workers_2` is a fresh hunt per run, as the CLI does, so the worker's start-up (a new interpreter, imports,
+  loading the serialized rules) is inside its time; `workers_2_warm` reuses one started `FileHunter` (its start-up
+  is printed apart). `workers_1_sha256` adds the SHA-256 of every file (as `--json` does, for its inventory of
+  scanned files); the `_with_tlsh` runs add TLSH of every file (py-tlsh hashes at about 40 MB/s, slower than the
+  scan);
 - anchors: the `yr` CLI (yara-x, `--threads 1` and `2`) when it is on PATH (no registry reachable here ships it:
   it is skipped, saying so), `yara_x_engine` (the same YARA-X engine, one `Scanner.scan_file` per file in one
   thread: what `yr scan` does per file), `yara_x_engine_2_processes` (that engine alone in two started processes
@@ -31,7 +33,7 @@ For each set: build time, the memory the index keeps and its peak while building
 the wall-clock and CPU time (CPU time is steadier on a shared machine), the same for brute force, and the same
 again for `unrelated` queries (TLSH of new random files, far from every family: the index's worst case).
 
-Run: .venv/bin/python benchmarks/hunt_files.py [--size small|full] [--json]
+Run: .venv/bin/python benchmarks/hunt_files.py [--size small|full] [--only files|tlsh] [--json]
 Figures are medians (throughput over `REPEATS` interleaved runs, query times over all queries).
 """
 
@@ -73,6 +75,7 @@ RC4_LOOP = bytes.fromhex(
     "41 FE 80 00 01 00 00 45 0F B6 00 00 01 00 00 48 FF C0 43 0F B6 00 00 41 00 80 01 01 00 00 41 0F B6 00 01 01 00 00"
 )
 REPEATS = 3
+PARTS = ("files", "tlsh")
 T = TypeVar("T")
 
 
@@ -149,11 +152,14 @@ def _interleaved(measures: dict[str, Callable[[], object]], mb: float) -> dict[s
     }
 
 
-def yara_x_engine(rules_dir: Path, folder: Path) -> int:
-    """The YARA-X engine alone: one scanner, one thread, `scan_file` per file; returns the matches."""
+def yara_x_engine(rules: Any, folder: Path) -> int:
+    """The YARA-X engine alone: one scanner, one thread, `scan_file` per file; returns the matches.
+
+    It is given the rules compiled, as heistwatch's runs are, so that both times are the scan's alone.
+    """
     import yara_x
 
-    scanner = yara_x.Scanner(compile_rules([rules_dir]))
+    scanner = yara_x.Scanner(rules)
     return sum(len(scanner.scan_file(str(path)).matching_rules) for path in sorted(folder.iterdir()))
 
 
@@ -200,9 +206,10 @@ def _planted_found(report: FileHuntReport) -> int:
 
 def _heistwatch_measures(folder: Path, rules: Any, warm: FileHunter) -> dict[str, Callable[[], object]]:
     """heistwatch's runs: a fresh hunt per run (as the CLI does, worker start-up included) and the kept hunter."""
-    cold = partial(hunt_files, [folder], rules=rules)
+    cold = partial(hunt_files, [folder], rules=rules, sha256=False)
     return {
         "workers_1": partial(cold, fuzzy=False, workers=1),
+        "workers_1_sha256": partial(cold, fuzzy=False, workers=1, sha256=True),
         "workers_2": partial(cold, fuzzy=False, workers=2),
         "workers_2_warm": partial(warm.hunt, [folder]),
         "workers_1_with_tlsh": partial(cold, fuzzy=True, workers=1),
@@ -235,7 +242,7 @@ def bench_files(total: int) -> dict[str, Any]:
         before = _machine()
         engine_init = (serialize_rules(rules),)
         with (
-            FileHunter(rules=rules, fuzzy=False, workers=2) as warm,
+            FileHunter(rules=rules, fuzzy=False, sha256=False, workers=2) as warm,
             ProcessPoolExecutor(2, context, initializer=_engine_start, initargs=engine_init) as engine_pool,
         ):
             start = time.perf_counter()
@@ -244,7 +251,7 @@ def bench_files(total: int) -> dict[str, Any]:
             list(engine_pool.map(_engine_scan, [[], []]))
             measures = _heistwatch_measures(folder, rules, warm) | _yr_measures(folder)
             measures |= {
-                "yara_x_engine": partial(yara_x_engine, RULES, folder),
+                "yara_x_engine": partial(yara_x_engine, rules, folder),
                 "yara_x_engine_2_processes": partial(yara_x_engine_processes, engine_pool, folder, 2),
             }
             if importlib.util.find_spec("yara") is not None:
@@ -284,6 +291,9 @@ def _ratios(mine: dict[str, Any], anchors: dict[str, Any]) -> dict[str, float]:
         "engine_speedup_2_processes": anchors["yara_x_engine_2_processes"]["mb_per_s"]
         / anchors["yara_x_engine"]["mb_per_s"],
         "ratio_1_worker_vs_yara_x_engine": mine["workers_1"]["mb_per_s"] / anchors["yara_x_engine"]["mb_per_s"],
+        "ratio_1_worker_sha256_vs_yara_x_engine": mine["workers_1_sha256"]["mb_per_s"]
+        / anchors["yara_x_engine"]["mb_per_s"],
+        "cpu_ratio_1_worker_vs_yara_x_engine": anchors["yara_x_engine"]["cpu_s"] / mine["workers_1"]["cpu_s"],
         "ratio_2_workers_vs_yara_x_engine_2_processes": mine["workers_2"]["mb_per_s"]
         / anchors["yara_x_engine_2_processes"]["mb_per_s"],
         "cpu_speedup_2_workers": mine["workers_1"]["busiest_cpu_s"] / mine["workers_2"]["busiest_cpu_s"],
@@ -445,11 +455,14 @@ def bench_tlsh(sizes: tuple[int, ...], content_sizes: tuple[int, ...], queries: 
     return out
 
 
-def run(size: str) -> dict[str, Any]:
+def run(size: str, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    """The chosen parts ("files": scanning throughput, "tlsh": the family index) at the chosen size."""
     total, tlsh_sizes, queries = SIZES[size]
     result: dict[str, Any] = {"meta": {"size": size, "cpus": os.cpu_count(), "load": os.getloadavg()}}
-    result["files"] = bench_files(total) if RULES.is_dir() else {"skipped": f"{RULES} is absent"}
-    result["tlsh"] = bench_tlsh(tlsh_sizes, CONTENT_SIZES[size], queries)
+    if "files" in parts:
+        result["files"] = bench_files(total) if RULES.is_dir() else {"skipped": f"{RULES} is absent"}
+    if "tlsh" in parts:
+        result["tlsh"] = bench_tlsh(tlsh_sizes, CONTENT_SIZES[size], queries)
     return result
 
 
@@ -477,15 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
+    parser.add_argument("--only", choices=PARTS, help="Run one part: file scanning throughput or the TLSH index.")
     args = parser.parse_args(argv)
-    result = run(args.size)
+    result = run(args.size, (args.only,) if args.only else PARTS)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    files = result["files"]
-    if "heistwatch" in files:
-        print(_render_files(files))
-    for name, figures in result["tlsh"]["heistwatch"].items():
+    if "heistwatch" in result.get("files", {}):
+        print(_render_files(result["files"]))
+    for name, figures in result.get("tlsh", {}).get("heistwatch", {}).items():
         brute = result["tlsh"]["anchors"]["brute_force"][name]
         far = figures["unrelated"]
         print(

@@ -29,6 +29,9 @@ _DEFAULTS = Limits()
 @click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True, help="TLSH distance naming a family.")
 @click.option("--tlsh/--no-tlsh", "fuzzy", default=True, show_default=True, help="TLSH of every file (slowest step).")
 @click.option("--ssdeep", is_flag=True, help="Also compute ssdeep hashes.")
+@click.option(
+    "--sha256/--no-sha256", default=True, show_default=True, help="SHA-256 of every scanned file in --json (slower)."
+)
 @click.option("--max-depth", default=_DEFAULTS.max_depth, show_default=True, help="Archive nesting to open.")
 @click.option("--max-bytes", default=_DEFAULTS.max_bytes, show_default=True, help="Bytes of one file or member.")
 @click.option("--max-total", default=_DEFAULTS.max_total, show_default=True, help="Bytes unpacked per file.")
@@ -46,6 +49,7 @@ def files(
     threshold: int,
     fuzzy: bool,
     ssdeep: bool,
+    sha256: bool,
     max_depth: int,
     max_bytes: int,
     max_total: int,
@@ -57,7 +61,8 @@ def files(
 ) -> None:
     """Scan files, folders and archives with YARA-X rules, TLSH family neighbours and the knowledge base's hashes.
 
-    Hash hits, YARA matches (the rule stored as an indicator) and family matches are kept as sightings.
+    Hash hits, YARA matches (the rule stored as an indicator) and family matches are kept as sightings. Files with
+    findings always carry their SHA-256; the others only in --json, unless --no-sha256 (a third of a scan's time).
     """
     compiled = compile_rules(rules) if rules else None
     index, index_problems = load_family_index(families) if families else (None, [])
@@ -74,6 +79,7 @@ def files(
             indicators=_hash_indicators(ctx),
             fuzzy=fuzzy,
             ssdeep=ssdeep,
+            sha256=sha256 and as_json,
             limits=Limits(max_depth=max_depth, max_bytes=max_bytes, max_total=max_total),
             threshold=threshold,
             workers=workers,

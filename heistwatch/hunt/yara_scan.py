@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yara_x
 
@@ -116,13 +116,20 @@ class YaraScanner:
 
     def scan(self, location: str, data: bytes) -> tuple[RuleMatch, ...]:
         """Rules matching the data; `location` (e.g. `a.zip!dir/b.exe`) gives the file name externals."""
-        name = PurePosixPath(location.rsplit("!", 1)[-1].replace("\\", "/")).name
+        name = location.rsplit("!", 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
         self._scanner.set_global("filename", name)
         self._scanner.set_global("filepath", location)
-        self._scanner.set_global("extension", PurePosixPath(name).suffix.lower())
+        self._scanner.set_global("extension", _suffix(name).lower())
         self._scanner.set_global("filetype", next((kind for magic, kind in _FILETYPES if data.startswith(magic)), ""))
         results = self._scanner.scan(data)
         return tuple(
             RuleMatch(rule.identifier, rule.namespace, tuple(rule.tags), tuple(rule.metadata))
             for rule in results.matching_rules
         )
+
+
+def _suffix(name: str) -> str:
+    """The name's last suffix as `PurePosixPath.suffix` gives it (`.gz` of `a.tar.gz`; none for `.bashrc`, `a.`),
+    without building a path for each scanned file."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""

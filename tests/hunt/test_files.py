@@ -9,7 +9,7 @@ import json
 import os
 import tarfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import py7zr
 import pytest
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import heistwatch.cli.hunt_files  # noqa: F401  (registers `hunt files`)
 from heistwatch.cli.main import cli
 from heistwatch.errors import InputError
-from heistwatch.hunt import files
+from heistwatch.hunt import files, yara_scan
 from heistwatch.hunt.files import FileHunter, Item, Limits, hunt_files, iter_contents, walk_paths
 from heistwatch.hunt.logs import Problem
 from heistwatch.hunt.yara_scan import compile_rules
@@ -135,6 +135,15 @@ def test_nesting_depth_and_member_count_limits(tmp_path: Path) -> None:
     assert len(items) == 6 and len(problems) == 15 and "member limit" in problems[0].problem
 
 
+def test_a_file_over_the_size_limit_or_gone_is_a_problem(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 2000)
+    items, problems = _contents(big, Limits(max_bytes=1000))
+    assert items == {} and [p.problem for p in problems] == ["2,000 bytes is over the 1,000-byte limit; not scanned"]
+    items, problems = _contents(tmp_path / "gone.bin")
+    assert items == {} and problems[0].problem.startswith("cannot read")
+
+
 def test_damaged_archives_are_problems(tmp_path: Path) -> None:
     broken = tmp_path / "broken.zip"
     broken.write_bytes(_zip({"a.txt": b"a" * 1000})[:-30])
@@ -172,6 +181,49 @@ def test_own_rules_match_inside_archives_and_keep_metadata(tmp_path: Path) -> No
     assert rule is not None and rule.tags == ("test", "lure") and rule.namespace == "own"
     assert rule.author == "heistwatch tests" and rule.meta_value("license") == "Detection Rule License 1.1"
     assert report.files == 3 and report.problem_count == 0
+
+
+def test_rules_see_the_file_name_externals_of_archive_members(tmp_path: Path) -> None:
+    rules = tmp_path / "names.yar"
+    rules.write_text(
+        'rule Named { condition: filename == "Invoice.PDF.EXE" and extension == ".exe" and filetype == "EXE"'
+        ' and filepath endswith "!docs/Invoice.PDF.EXE" }\n'
+        'rule Dotfile { condition: filename == ".bashrc" and extension == "" }\n'
+    )
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "scan" / "mail.zip").write_bytes(_zip({"docs/Invoice.PDF.EXE": b"MZ\0\0", "home/.bashrc": b"PS1="}))
+    report = hunt_files([tmp_path / "scan"], rules=compile_rules([rules]), fuzzy=False, workers=1)
+    assert sorted((f.file.rsplit("!", 1)[-1], f.name) for f in report.findings) == [
+        ("docs/Invoice.PDF.EXE", "Named"),
+        ("home/.bashrc", "Dotfile"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["a.tar.gz", "B.EXE", ".bashrc", "a.", "noext", "..", "a..b", ".a.b", ""])
+def test_extension_is_the_paths_suffix(name: str) -> None:
+    assert yara_scan._suffix(name) == PurePosixPath(name).suffix
+
+
+def test_without_sha256_only_files_with_findings_are_hashed(tmp_path: Path) -> None:
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    marked, clean, known = b"xx HEISTWATCH-MARKER xx", b"nothing to see", b"known bytes " * 20
+    for name, data in (("marked.doc", marked), ("clean.txt", clean), ("known.bin", known)):
+        (folder / name).write_bytes(data)
+    rules = compile_rules([_rule_file(tmp_path)])
+    report = hunt_files([folder], rules=rules, fuzzy=False, sha256=False, workers=1)
+    hashes = {Path(s.file).name: s.sha256 for s in report.scanned}
+    assert hashes == {"clean.txt": None, "known.bin": None, "marked.doc": hashlib.sha256(marked).hexdigest()}
+    assert [(Path(f.file).name, f.sha256) for f in report.findings] == [("marked.doc", hashes["marked.doc"])]
+    by_sha = make_indicator("sha256", hashlib.sha256(known).hexdigest(), source="t")
+    hunted = hunt_files([folder], rules=rules, indicators=[by_sha], fuzzy=False, sha256=False, workers=1)
+    assert all(
+        s.sha256 == hashlib.sha256((folder / Path(s.file).name).read_bytes()).hexdigest() for s in hunted.scanned
+    )
+    assert sorted((Path(f.file).name, f.kind) for f in hunted.findings) == [
+        ("known.bin", "indicator"),
+        ("marked.doc", "yara"),
+    ]
 
 
 def test_compile_error_names_file_and_line(tmp_path: Path) -> None:
@@ -235,3 +287,11 @@ def test_cli_text_and_json(tmp_path: Path) -> None:
     assert ["license", "Detection Rule License 1.1"] in data["findings"][0]["rule"]["meta"]
     assert data["problem_count"] == 1 and data["files"] == 2 and data["processes"] == 1  # too small for a worker
     assert all(s["ssdeep"] for s in data["scanned"]) and len(data["scanned"][0]["sha256"]) == 64
+    (folder / "clean.txt").write_bytes(b"nothing to see")
+    lean = json.loads(runner.invoke(cli, [*base, "--json", "--no-sha256"]).stdout)
+    assert {Path(s["file"]).name: s["sha256"] is None for s in lean["scanned"]} == {
+        "a.zip": True,
+        "a.zip!lure.doc": False,
+        "clean.txt": True,
+    }
+    assert len(lean["findings"][0]["sha256"]) == 64
