@@ -20,13 +20,14 @@ from heistwatch.api.catalog import Catalog
 from heistwatch.api.context import ApiState, KnowledgeBases
 from heistwatch.api.markings import SourceLevels
 from heistwatch.errors import InputError, NotFoundError, StoreError
+from heistwatch.kb.open import StoreTarget, open_store
 from heistwatch.web import pages
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
 def create_app(
-    kb_path: Path,
+    kb: StoreTarget,
     token_store_path: Path,
     *,
     catalog_path: Path | None = None,
@@ -34,19 +35,20 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     clock: Clock | None = None,
 ) -> FastAPI:
-    """The API over the knowledge base at `kb_path`; users, audit log and source levels live in `token_store_path`.
+    """The API over the knowledge base at `kb` (a file or a PostgreSQL URL); users, audit log and source levels
+    live in `token_store_path`.
 
     `open_access` answers requests without a token as the local operator: only for a server bound to loopback
     with no users yet (see `heistwatch.api.server`). The catalog TAXII pages from defaults to a file beside the
     token store.
     """
-    _check_kb(kb_path)
+    open_store(kb).close()  # refuses, naming it, a knowledge base not built or not reachable
     tokens = TokenStore(token_store_path)
     levels = SourceLevels(token_store_path)
-    catalog = Catalog(kb_path, catalog_path or default_catalog_path(token_store_path), levels, clock=clock)
+    catalog = Catalog(kb, catalog_path or default_catalog_path(token_store_path), levels, clock=clock)
     catalog.refresh()
     state = ApiState(
-        kb=KnowledgeBases(kb_path),
+        kb=KnowledgeBases(kb),
         tokens=tokens,
         audit=AuditLog(token_store_path, clock=clock),
         levels=levels,
@@ -80,23 +82,18 @@ def default_catalog_path(token_store_path: Path) -> Path:
     return token_store_path.with_name(f"{token_store_path.stem}.catalog.sqlite")
 
 
-def sync_catalog(kb_path: Path, token_store_path: Path) -> None:
+def sync_catalog(kb: StoreTarget, token_store_path: Path) -> None:
     """Bring the default catalog up to date with the knowledge base (what `create_app` does first)."""
-    _check_kb(kb_path)
+    open_store(kb).close()
     levels = SourceLevels(token_store_path)
     try:
-        catalog = Catalog(kb_path, default_catalog_path(token_store_path), levels)
+        catalog = Catalog(kb, default_catalog_path(token_store_path), levels)
         try:
             catalog.refresh()
         finally:
             catalog.close()
     finally:
         levels.close()
-
-
-def _check_kb(kb_path: Path) -> None:
-    if not kb_path.exists():
-        raise StoreError(f"{kb_path}: no knowledge base here yet; run `heistwatch kb build` first")
 
 
 def _error(request: Request, status: int, where: str, problem: str, headers: dict[str, str] | None = None) -> Response:

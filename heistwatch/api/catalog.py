@@ -2,15 +2,18 @@
 
 TAXII needs what the knowledge base does not keep: when each object was added and which version it is. The
 catalog keeps both in its own SQLite file, synced with the knowledge base whenever it changes (a commit by
-another connection, or a rebuilt file swapped in). A sync streams the knowledge base's STIX export into a
-temporary table a few thousand objects at a time, works out effective markings and what changed in SQL, and
-writes only the changed objects (a new version each): memory stays flat however large the knowledge base.
-Pages are read by keyset (date added, id), never OFFSET, so a deep page costs what the first does.
+another connection, or a rebuilt file swapped in; on PostgreSQL, a new revision). A sync streams the knowledge
+base's STIX export into a temporary table a few thousand objects at a time, works out effective markings and what
+changed in SQL, and writes only the changed objects (a new version each): memory stays flat however large the
+knowledge base. A knowledge base on PostgreSQL is first mirrored into a SQLite file beside the catalog (see
+`heistwatch.api.source`). Pages are read by keyset (date added, id), never OFFSET, so a deep page costs what the
+first does.
 
 Several server processes share one catalog file. A sync takes a lock file, so one process syncs at a time, and
 records a fingerprint of what it was made from, taken before it began: the heistwatch version, the source
-levels, and the device, inode, size and modification time of the knowledge base file and its WAL. A process
-that finds all of these unchanged takes the catalog as current instead of syncing again.
+levels, and the knowledge base's (the device, inode, size and modification time of its file and WAL, or its
+PostgreSQL revision). A process that finds all of these unchanged takes the catalog as current instead of
+syncing again.
 
 Indicator search goes through indexes: exact values and prefixes through an index on the lower-cased value
 (a prefix is a range on it), substrings through an FTS5 trigram index (any three or more characters anywhere
@@ -23,10 +26,9 @@ import base64
 import binascii
 import datetime
 import fcntl
-import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from enum import Enum
 from importlib import metadata
@@ -37,7 +39,9 @@ import orjson
 
 from heistwatch.api import snapshot
 from heistwatch.api.markings import LEVELS, SourceLevels, level
+from heistwatch.api.source import open_source
 from heistwatch.errors import InputError
+from heistwatch.kb.open import StoreTarget
 from heistwatch.model import TLP
 
 Clock = Callable[[], datetime.datetime]
@@ -153,10 +157,11 @@ class Match(Enum):
 class Catalog:
     """The STIX objects of one knowledge base with their dates, versions and effective markings."""
 
-    def __init__(self, kb_path: Path, path: Path, levels: SourceLevels, *, clock: Clock | None = None) -> None:
-        """Open (creating if needed) the catalog file at `path` for the knowledge base at `kb_path`."""
-        self.kb_path = kb_path
+    def __init__(self, kb: StoreTarget, path: Path, levels: SourceLevels, *, clock: Clock | None = None) -> None:
+        """Open (creating if needed) the catalog file at `path` for the knowledge base at `kb` (a file or a URL)."""
+        self.kb = kb
         self.path = path
+        self._source = open_source(kb, path.with_name(f"{path.name}.mirror"))
         self._levels = levels
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=True)
@@ -166,8 +171,7 @@ class Catalog:
         self._lock_file = path.with_name(f"{path.name}.lock").open("a")
         self._sync_lock = threading.Lock()
         self._local = threading.local()
-        self._watch: sqlite3.Connection | None = None
-        self._seen: tuple[int, int, int] | None = None  # (device, inode, data_version) at the last refresh
+        self._seen: Hashable | None = None  # the source's state at the last refresh
 
     # -- keeping up with the knowledge base -------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class Catalog:
         if not self._sync_lock.acquire(blocking=wait):
             return False
         try:
-            state = self._kb_state()
+            state = self._source.state()
             if not force and state == self._seen:
                 return False
             try:
@@ -202,42 +206,18 @@ class Catalog:
             self._sync_lock.release()
 
     def _fingerprint(self) -> str:
-        """What a sync's result depends on: this heistwatch's version, the source levels, and the state of the
-        knowledge base files (a commit appends to the WAL, rewrites its header on a reset, or a checkpoint
-        writes the main file: each changes a size, a modification time or the header)."""
+        """What a sync's result depends on: this heistwatch's version, the source levels, and the knowledge base."""
         floors = sorted((source, tlp.value) for source, tlp in self._levels.all().items())
-        stat = os.stat(self.kb_path)
-        parts = [
-            metadata.version("heistwatch"),
-            orjson.dumps(floors).decode(),
-            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}",
-        ]
-        try:
-            with Path(f"{self.kb_path}-wal").open("rb") as wal:
-                header = wal.read(32)
-                info = os.fstat(wal.fileno())
-            parts.append(f"{info.st_size}:{info.st_mtime_ns}:{header.hex()}" if header else "empty")
-        except FileNotFoundError:
-            parts.append("empty")  # no WAL and an empty one hold the same: no frames
-        return " ".join(parts)
+        return " ".join([metadata.version("heistwatch"), orjson.dumps(floors).decode(), self._source.fingerprint()])
 
     def stale(self) -> bool:
         """Whether the knowledge base changed since the last refresh (False while a refresh is running)."""
         if not self._sync_lock.acquire(blocking=False):
             return False
         try:
-            return self._kb_state() != self._seen
+            return self._source.state() != self._seen
         finally:
             self._sync_lock.release()
-
-    def _kb_state(self) -> tuple[int, int, int]:
-        """The knowledge base file's identity and SQLite's data_version, which any commit elsewhere changes."""
-        stat = os.stat(self.kb_path)
-        if self._watch is None or self._seen is None or self._seen[:2] != (stat.st_dev, stat.st_ino):
-            if self._watch is not None:
-                self._watch.close()
-            self._watch = sqlite3.connect(f"file:{self.kb_path}?mode=ro", uri=True, check_same_thread=False)
-        return stat.st_dev, stat.st_ino, int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
     def _upgrade(self) -> None:
         """Create the tables, or bring a catalog written by an older heistwatch up to this format."""
@@ -257,30 +237,36 @@ class Catalog:
         `fingerprint` was taken before the sync reads anything, so the snapshot it reads is at least that new.
         """
         db = self._db
-        floors = self._levels.all()
-        db.execute("ATTACH DATABASE ? AS kb", (self.kb_path.resolve().as_uri() + "?mode=ro",))
-        try:
-            db.execute("BEGIN IMMEDIATE")  # only this connection writes the catalog; readers go on (WAL)
+        with self._source.sqlite_file() as kb_file:
+            db.execute("ATTACH DATABASE ? AS kb", (kb_file.resolve().as_uri() + "?mode=ro",))
             try:
-                snapshot.prepare(db, floors)
-                snapshot.stage(db)
-                _run(db, _LEVELS.format(red=_RED))
-                last = ""
-                while pending := db.execute(_PENDING, (last,)).fetchall():
-                    bodies = [(body, oid) for oid, body in snapshot.export(db, pending)]
-                    db.executemany("UPDATE temp.fresh SET body = ? WHERE id = ?", bodies)
-                    last = pending[-1][0]
-                db.execute("DELETE FROM main.catalog WHERE id NOT IN (SELECT id FROM temp.fresh)")
-                db.execute(_WRITE, {"stamp": self._stamp()})
-                _run(db, _UNSTAGE)
-                db.execute("DELETE FROM synced")
-                db.execute("INSERT INTO synced VALUES (?)", (fingerprint,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.execute("DETACH DATABASE kb")
+                self._stage(fingerprint)
+            finally:
+                db.execute("DETACH DATABASE kb")
+
+    def _stage(self, fingerprint: str) -> None:
+        """The sync itself, on the knowledge base attached as `kb`."""
+        db = self._db
+        floors = self._levels.all()
+        db.execute("BEGIN IMMEDIATE")  # only this connection writes the catalog; readers go on (WAL)
+        try:
+            snapshot.prepare(db, floors)
+            snapshot.stage(db)
+            _run(db, _LEVELS.format(red=_RED))
+            last = ""
+            while pending := db.execute(_PENDING, (last,)).fetchall():
+                bodies = [(body, oid) for oid, body in snapshot.export(db, pending)]
+                db.executemany("UPDATE temp.fresh SET body = ? WHERE id = ?", bodies)
+                last = pending[-1][0]
+            db.execute("DELETE FROM main.catalog WHERE id NOT IN (SELECT id FROM temp.fresh)")
+            db.execute(_WRITE, {"stamp": self._stamp()})
+            _run(db, _UNSTAGE)
+            db.execute("DELETE FROM synced")
+            db.execute("INSERT INTO synced VALUES (?)", (fingerprint,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _stamp(self) -> str:
         """Now as a STIX timestamp, strictly after every date already added (clients page with added_after)."""
@@ -384,8 +370,7 @@ class Catalog:
 
     def close(self) -> None:
         """Close the catalog and the knowledge base watch."""
-        if self._watch is not None:
-            self._watch.close()
+        self._source.close()
         self._db.close()
         self._lock_file.close()
 

@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
@@ -19,28 +18,36 @@ from heistwatch.api.auth import LOCAL_OPERATOR, Role, TokenStore, User
 from heistwatch.api.catalog import Catalog
 from heistwatch.api.markings import SourceLevels
 from heistwatch.ingest.techniques import TechniqueTagger
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb.open import StoreTarget, is_postgres, open_store
+from heistwatch.kb.store import KnowledgeStore
 
 
 class KnowledgeBases:
-    """One open knowledge base per worker thread, reopened when a rebuild swaps a new file in."""
+    """One open knowledge base per worker thread: a file, reopened when a rebuild swaps a new one in, or a
+    PostgreSQL database (the API's writes go there too), reconnected when its connection was lost."""
 
-    def __init__(self, path: Path) -> None:
-        """Serve the knowledge base file at `path`."""
-        self.path = path
+    def __init__(self, target: StoreTarget) -> None:
+        """Serve the knowledge base at `target` (a file path or a PostgreSQL URL)."""
+        self.target = target
         self._local = threading.local()
 
-    def get(self) -> SQLiteStore:
-        """This thread's store on the current file."""
-        stat = os.stat(self.path)
-        identity = (stat.st_dev, stat.st_ino)
-        store: SQLiteStore | None = getattr(self._local, "store", None)
-        if store is None or self._local.identity != identity:
+    def get(self) -> KnowledgeStore:
+        """This thread's store on the current file or a live connection."""
+        identity = self._identity()
+        store: KnowledgeStore | None = getattr(self._local, "store", None)
+        if store is None or self._local.identity != identity or getattr(store, "broken", False):
             if store is not None:
                 store.close()
-            store = SQLiteStore(self.path)
+            store = open_store(self.target, must_exist=False)
             self._local.store, self._local.identity = store, identity
         return store
+
+    def _identity(self) -> tuple[int, int] | None:
+        """The file's device and inode (None for a server)."""
+        if is_postgres(self.target):
+            return None
+        stat = os.stat(self.target)
+        return stat.st_dev, stat.st_ino
 
 
 @dataclass

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from heistwatch.api.app import DEFAULT_MAX_BODY, create_app, sync_catalog
 from heistwatch.api.auth import TokenStore
 from heistwatch.errors import InputError
+from heistwatch.kb.open import StoreTarget, parse_target
 
 
 def is_loopback(host: str) -> bool:
@@ -58,7 +59,7 @@ _SETTINGS = "HEISTWATCH_SERVE_SETTINGS"  # how `run_server` tells uvicorn's work
 
 
 def run_server(
-    kb_path: Path,
+    kb: StoreTarget,
     token_store_path: Path,
     *,
     host: str,
@@ -67,18 +68,19 @@ def run_server(
     workers: int = 1,
     access_log: bool = False,
 ) -> None:
-    """Serve the API with uvicorn in `workers` processes until interrupted.
+    """Serve the API over the knowledge base at `kb` (a file or a PostgreSQL URL) in `workers` processes until
+    interrupted.
 
     uvicorn's per-request access log is off unless asked for: writes and exports go to the audit log anyway,
     and a log line per request is work a loaded server would do on every request.
     """
     unauthenticated = open_access(host, token_store_path)
     if workers == 1:
-        app = settled(create_app(kb_path, token_store_path, open_access=unauthenticated, max_body=max_body))
+        app = settled(create_app(kb, token_store_path, open_access=unauthenticated, max_body=max_body))
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
         return
-    sync_catalog(kb_path, token_store_path)  # here, once: a worker that took minutes to start would be restarted
-    settings = {"kb": str(kb_path), "tokens": str(token_store_path), "open": unauthenticated, "max_body": max_body}
+    sync_catalog(kb, token_store_path)  # here, once: a worker that took minutes to start would be restarted
+    settings = {"kb": str(kb), "tokens": str(token_store_path), "open": unauthenticated, "max_body": max_body}
     os.environ[_SETTINGS] = json.dumps(settings)
     uvicorn.run(
         f"{__name__}:worker_app",
@@ -96,7 +98,10 @@ def worker_app() -> FastAPI:
     settings = json.loads(os.environ[_SETTINGS])
     return settled(
         create_app(
-            Path(settings["kb"]), Path(settings["tokens"]), open_access=settings["open"], max_body=settings["max_body"]
+            parse_target(settings["kb"]),
+            Path(settings["tokens"]),
+            open_access=settings["open"],
+            max_body=settings["max_body"],
         )
     )
 

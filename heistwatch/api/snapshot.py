@@ -47,6 +47,7 @@ CREATE TEMP TABLE fresh (
 )"""
 _COLUMNS = "id, type, own, source, origin, source_ref, target_ref, name, kind, digest, body"
 _RECORDS = ("objects", "claims", "relationships", "indicators")
+TABLES = ("sources", *_RECORDS)  # the knowledge base's tables a sync reads
 # (table, STIX type, source_ref, target_ref, name, kind) of each kind of record
 _SHAPES = (
     ("objects", "r.type", "NULL", "NULL", "r.name", "NULL"),

@@ -13,7 +13,7 @@ import click
 
 from heistwatch.config import data_folder, default_kb
 from heistwatch.errors import HeistwatchError, InputError, NotFoundError, StoreError
-from heistwatch.kb.open import describe_target, is_postgres, open_store, parse_target
+from heistwatch.kb.open import is_postgres, open_store, parse_target
 from heistwatch.kb.store import KnowledgeStore
 
 
@@ -36,16 +36,6 @@ def echo_json(data: Any) -> None:
 def open_kb(ctx: click.Context) -> KnowledgeStore:
     """The knowledge base the user chose (a file or a PostgreSQL URL), refusing one that has not been built."""
     return open_store(ctx.obj["kb"])
-
-
-def open_kb_path(ctx: click.Context) -> Path:
-    """The knowledge base file, for the commands that work on SQLite itself (the API server)."""
-    target = ctx.obj["kb"]
-    if is_postgres(target):
-        raise StoreError(f"{describe_target(target)}: this command needs a knowledge base file, not a server")
-    if not Path(target).exists():
-        raise StoreError(f"{target}: no knowledge base here yet; run `heistwatch kb build` first")
-    return Path(target)
 
 
 def kb_folder(ctx: click.Context) -> Path:

@@ -9,7 +9,7 @@ import click
 
 from heistwatch.api.auth import Role, TokenStore
 from heistwatch.api.server import run_server
-from heistwatch.cli.main import cli, echo_json, open_kb_path
+from heistwatch.cli.main import cli, echo_json
 from heistwatch.model import TLP
 
 
@@ -43,7 +43,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     """Serve the REST API and TAXII 2.1 (localhost only unless the token store holds users)."""
     if ctx.invoked_subcommand is None:
         path = tokens or default_token_path()
-        run_server(open_kb_path(ctx), path, host=host, port=port, workers=workers, access_log=access_log)
+        run_server(ctx.obj["kb"], path, host=host, port=port, workers=workers, access_log=access_log)
 
 
 @serve.group()

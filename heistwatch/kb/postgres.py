@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
@@ -106,6 +107,21 @@ _COPY: tuple[tuple[_Table, str | None], ...] = (
 )
 
 
+_REVISE = "heistwatch_revise"
+_REVISE_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.heistwatch_revise() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE {schema}.schema_version SET revision = pg_current_xact_id()::text::bigint
+    WHERE revision IS DISTINCT FROM pg_current_xact_id()::text::bigint;
+    RETURN NULL;
+END $$"""
+_REVISE_TRIGGER = (
+    "CREATE OR REPLACE TRIGGER heistwatch_revise BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
+    " FOR EACH STATEMENT EXECUTE FUNCTION {schema}.heistwatch_revise()"
+)
+_MIRROR_CHUNK = 2000
+
+
 def _migrations() -> list[tuple[int, str]]:
     """(version, SQL) of every PostgreSQL migration shipped with the package, in order."""
     folder = resources.files("heistwatch.kb") / "migrations_pg"
@@ -169,7 +185,46 @@ class PostgresStore:
                 if version > current:
                     self._db.execute(script.encode())
                     self._db.execute("DELETE FROM schema_version")
-                    self._db.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+                    self._db.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            self._track_revisions(str(schema[0]))
+
+    def _track_revisions(self, schema: str) -> None:
+        """Have every write to the knowledge base stamp `schema_version.revision` with its transaction's id.
+
+        The stamp is a row written in the writer's transaction, so a reader sees it change exactly when the write
+        commits, in the same snapshot as the data. The trigger runs before each statement: a writer takes the row's
+        lock before any other, so writers queue there instead of deadlocking. Installed once, in the migration's
+        transaction; a transaction id is never reused, so the stamp never returns to an earlier value.
+        """
+        tables = [table.name for table, _ in _COPY]
+        installed = self._db.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE t.tgname = %s AND c.relnamespace = current_schema()::regnamespace",
+            (_REVISE,),
+        ).fetchone()
+        if installed and installed[0] == len(tables):
+            return
+        self._db.execute(
+            "ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS"
+            " revision BIGINT NOT NULL DEFAULT pg_current_xact_id()::text::bigint"
+        )
+        where = sql.Identifier(schema)
+        self._db.execute(sql.SQL(_REVISE_FUNCTION).format(schema=where))
+        for table in tables:
+            self._db.execute(sql.SQL(_REVISE_TRIGGER).format(table=sql.Identifier(table), schema=where))
+
+    def revision(self) -> int:
+        """The id of the last transaction that wrote to the knowledge base: any committed write changes it."""
+        try:
+            row = self._db.execute("SELECT revision FROM schema_version").fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: cannot read the knowledge base: {exc}") from exc
+        return int(row[0]) if row else 0
+
+    @property
+    def broken(self) -> bool:
+        """Whether the connection was lost (the server restarted, the network failed): a new store is needed."""
+        return self._db.broken
 
     def close(self) -> None:
         """Close the connection."""
@@ -433,6 +488,46 @@ def copy_knowledge_base(sqlite_path: Path, store: PostgresStore) -> dict[str, in
     finally:
         source.close()
     return copied
+
+
+def mirror_knowledge_base(store: PostgresStore, sqlite_path: Path, tables: Collection[str]) -> None:
+    """Write `tables` of the knowledge base, from one snapshot, into a new SQLite knowledge base file at `sqlite_path`.
+
+    The reverse of `copy_knowledge_base`: the file has the SQLite store's own schema (the other tables empty), and
+    each table streams through COPY a chunk at a time, so memory stays flat however large the knowledge base. An
+    existing file is replaced.
+    """
+    sqlite_path.unlink(missing_ok=True)
+    SQLiteStore(sqlite_path, bulk=True).close()  # the schema, in rollback-journal mode: readers may open it read-only
+    target = sqlite3.connect(sqlite_path, isolation_level=None)
+    db = store._db
+    try:
+        target.execute("PRAGMA journal_mode = OFF")
+        target.execute("PRAGMA synchronous = OFF")
+        target.execute("BEGIN")
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table in (t for t, _ in _COPY if t.name in tables):
+                _mirror_table(store, table, target)
+        target.execute("COMMIT")
+    except psycopg.Error as exc:
+        raise StoreError(f"{store.where}: cannot read the knowledge base: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"{sqlite_path}: cannot write the knowledge base mirror: {exc}") from exc
+    finally:
+        target.close()
+
+
+def _mirror_table(store: PostgresStore, table: _Table, target: sqlite3.Connection) -> None:
+    """Stream one table into the same table of `target`, `_MIRROR_CHUNK` rows per insert."""
+    with store._db.cursor() as cur:
+        described = cur.execute(f"{table.select} LIMIT 0").description or []
+        insert = f"INSERT INTO {table.name} ({table.column_list}) VALUES ({', '.join('?' * len(described))})"
+        with cur.copy(f"COPY ({table.select}) TO STDOUT (FORMAT BINARY)") as copy:
+            copy.set_types([column.type_code for column in described])
+            rows = copy.rows()
+            while chunk := list(itertools.islice(rows, _MIRROR_CHUNK)):
+                target.executemany(insert, chunk)
 
 
 def _last_per_id(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

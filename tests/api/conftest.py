@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from heistwatch.api import create_app
 from heistwatch.api.auth import Role
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb import KnowledgeStore, SQLiteStore
+from heistwatch.kb.open import StoreTarget
 from heistwatch.model import TLP, ImportBatch, make_indicator
 from tests.conftest import sample_batch
 
@@ -22,25 +23,29 @@ def marked_domain(tlp: TLP) -> str:
     return f"{tlp.value.replace('+', '-')}.example"
 
 
-def build_small_kb(path: Path) -> Path:
+def fill_small_kb(store: KnowledgeStore) -> None:
     """conftest's sample batch plus one domain indicator at each TLP level."""
-    store = SQLiteStore(path)
     try:
         store.import_batch(sample_batch())
         indicators = tuple(make_indicator("domain", marked_domain(t), source="vendor-a", tlp=t) for t in TLP)
         store.import_batch(ImportBatch(indicators=indicators))
     finally:
         store.close()
+
+
+def build_small_kb(path: Path) -> Path:
+    """The small knowledge base in a file."""
+    fill_small_kb(SQLiteStore(path))
     return path
 
 
 @dataclass
 class Api:
-    """The app, a client, the knowledge base file, and a token per kind of user."""
+    """The app, a client, the knowledge base (a file or a PostgreSQL URL), and a token per kind of user."""
 
     app: FastAPI
     client: TestClient
-    kb: Path
+    kb: StoreTarget
     tokens: dict[str, str]
 
     def headers(self, user: str) -> dict[str, str]:
@@ -61,7 +66,7 @@ USERS = {
 }
 
 
-def make_api(tmp_path: Path, kb: Path, *, max_body: int = 1024 * 1024) -> Api:
+def make_api(tmp_path: Path, kb: StoreTarget, *, max_body: int = 1024 * 1024) -> Api:
     app = create_app(kb, tmp_path / "tokens.sqlite", max_body=max_body)
     store = app.state.heistwatch.tokens
     tokens = {name: store.add(name, role, tlp, partner=partner) for name, (role, tlp, partner) in USERS.items()}

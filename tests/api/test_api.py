@@ -7,19 +7,37 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from heistwatch.kb.open import StoreTarget, is_postgres
 from heistwatch.model import TLP
 from tests.api.conftest import Api, make_api, marked_domain
 
 
-def kb_digest(path: Path) -> str:
-    """A digest of every row of the knowledge base: equal digests, untouched data."""
-    db = sqlite3.connect(path)
+def kb_digest(kb: StoreTarget) -> str:
+    """A digest of every row of the knowledge base (a file or a PostgreSQL schema): equal digests, untouched data."""
+    if is_postgres(kb):
+        return _pg_digest(str(kb))
+    db = sqlite3.connect(kb)
     try:
         return hashlib.sha256("\n".join(db.iterdump()).encode()).hexdigest()
     finally:
         db.close()
+
+
+def _pg_digest(dsn: str) -> str:
+    """Every row of every table of the schema, its revision included."""
+    digest = hashlib.sha256()
+    with psycopg.connect(dsn) as db:
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            rows = db.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall()
+            digest.update(repr((table, sorted(map(repr, rows)))).encode())
+    return digest.hexdigest()
 
 
 def domains(api: Api, user: str, **params: str) -> set[str]:

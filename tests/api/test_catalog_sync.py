@@ -17,6 +17,7 @@ from heistwatch.api.catalog import Catalog, Query
 from heistwatch.api.markings import SourceLevels
 from heistwatch.api.taxii import COLLECTIONS
 from heistwatch.kb import SQLiteStore
+from heistwatch.kb.open import open_store
 from heistwatch.model import TLP, ImportBatch, make_indicator
 from heistwatch.share.stix import export_bundle
 from tests.api.conftest import Api, build_small_kb
@@ -56,7 +57,7 @@ def _undated(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_catalog_holds_the_stix_export_object_for_object(catalog: Catalog) -> None:
-    store = SQLiteStore(catalog.kb_path)
+    store = open_store(catalog.kb)
     try:
         stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)  # the export's dates stand in for the catalog's
         exported = {o["id"]: o for o in export_bundle(store, now=stamp)["objects"]}
@@ -72,7 +73,7 @@ def test_catalog_holds_the_stix_export_object_for_object(catalog: Catalog) -> No
 
 def test_only_what_changed_gets_a_new_version(catalog: Catalog) -> None:
     before = entries(catalog)
-    store = SQLiteStore(catalog.kb_path)
+    store = open_store(catalog.kb)
     try:
         changed = make_indicator("domain", "evil.example", source="vendor-a", confidence=99)
         store.import_batch(ImportBatch(indicators=(changed,)))
@@ -87,7 +88,7 @@ def test_only_what_changed_gets_a_new_version(catalog: Catalog) -> None:
 
 
 def test_a_record_removed_from_the_knowledge_base_leaves_the_catalog(catalog: Catalog) -> None:
-    db = sqlite3.connect(catalog.kb_path)  # the store has no delete; a rebuilt knowledge base drops rows like this
+    db = sqlite3.connect(catalog.kb)  # the store has no delete; a rebuilt knowledge base drops rows like this
     with db:
         (gone,) = db.execute("SELECT id FROM indicators WHERE value = 'evil.example'").fetchone()
         db.execute("DELETE FROM indicators WHERE id = ?", (gone,))
@@ -125,7 +126,7 @@ def test_taxii_pages_stay_stable_while_objects_are_added(api: Api) -> None:
     headers = {**api.headers("red-reader"), "Accept": "application/taxii+json;version=2.1"}
     first = api.client.get(collection, params={"limit": "3"}, headers=headers).json()
     at_start = {o["id"] for o in api.client.get(collection, headers=headers).json()["objects"]}
-    store = SQLiteStore(api.kb)
+    store = open_store(api.kb)
     try:
         added = tuple(make_indicator("domain", f"late{i}.example", source="vendor-a") for i in range(4))
         store.import_batch(ImportBatch(indicators=added))

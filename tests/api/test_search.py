@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heistwatch.api.schemas import IndicatorPage
-from heistwatch.kb import SQLiteStore
+from heistwatch.kb.open import open_store
 from heistwatch.model import TLP, ImportBatch, make_indicator
 from tests.api.conftest import Api, marked_domain
 
@@ -67,7 +67,7 @@ def test_paging_visits_each_match_once(api: Api, match: str) -> None:
 
 def test_search_paging_is_stable_while_indicators_are_added(api: Api) -> None:
     first = search(api, q="example", limit="3")
-    store = SQLiteStore(api.kb)
+    store = open_store(api.kb)
     try:
         added = tuple(make_indicator("domain", f"new{i}.example", source="vendor-a") for i in range(5))
         store.import_batch(ImportBatch(indicators=added))

@@ -19,6 +19,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 from heistwatch.api.app import create_app
 from heistwatch.kb import SQLiteStore
 from heistwatch.kb.build import BuildReport
+from heistwatch.kb.open import StoreTarget
 from heistwatch.model import TLP
 from heistwatch.share.stix import export_bundle
 from tests.api.conftest import USERS, build_small_kb, marked_domain
@@ -27,7 +28,7 @@ from tests.api.conftest import USERS, build_small_kb, marked_domain
 class Served:
     """The app served by uvicorn on a free localhost port, and its users' tokens."""
 
-    def __init__(self, kb: Path, state: Path) -> None:
+    def __init__(self, kb: StoreTarget, state: Path) -> None:
         self.app = create_app(kb, state / "tokens.sqlite")
         store = self.app.state.heistwatch.tokens
         self.tokens = {name: store.add(name, role, tlp, partner=org) for name, (role, tlp, org) in USERS.items()}

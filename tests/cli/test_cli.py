@@ -205,4 +205,4 @@ def test_hunt_sightings_become_stix_and_attribution_evidence(
 
 def test_serve_refuses_a_server_url_with_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--kb", "postgresql://analyst:secret@db.example/kb", "serve")
-    assert code == Exit.STORE and "needs a knowledge base file" in err and "secret" not in err
+    assert code == Exit.STORE and "db.example/kb: cannot connect" in err and "secret" not in err

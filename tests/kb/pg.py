@@ -10,6 +10,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -53,12 +54,21 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([SCRIPT, "stop"], capture_output=True, check=False)
 
 
+@contextmanager
+def new_schema(server: str) -> Iterator[str]:
+    """A DSN whose search path is a new, empty schema on `server`, dropped on leaving."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield with_schema(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
 @pytest.fixture
 def pg_dsn(postgres_server: str) -> Iterator[str]:
     """A DSN whose search path is a new, empty schema, dropped after the test."""
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    yield with_schema(postgres_server, schema)
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with new_schema(postgres_server) as dsn:
+        yield dsn
