@@ -6,7 +6,8 @@ Both sides are normalized the same way (see the corpus README). Throughput is me
 (PDF parsing is text extraction, not indicator extraction), on the corpus and on a >= 5 MB concatenation.
 heistwatch's MB/s is per CPU-second of this process (the goal is "on one core"; the extractor is single-threaded,
 and CPU time is what a busy, shared machine distorts least), with wall-clock MB/s printed beside it.
-Run: .venv/bin/python benchmarks/ioc_extraction.py [--corpus DIR] [--json] [--repeats 3]
+Run: .venv/bin/python benchmarks/ioc_extraction.py [--corpus DIR] [--json] [--repeats 3] [--no-anchors]
+(--no-anchors scores and times heistwatch alone, for quick iterations; the anchors do not change its figures.)
 """
 
 from __future__ import annotations

@@ -81,33 +81,50 @@ RESOLVERS = _words(
 # Warning lists consulted, by folder name in the MISP warninglists data.
 HOST_LISTS = ("alexa", "tranco10k", "security-provider-blogpost", "lots-project", "url-shortener", "whats-my-ip")
 IP_LISTS = ("public-dns-v4",)
-_HASH_NEARBY = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{32})(?![0-9A-Fa-f])")
+# a whole 64, 40 or 32 hex-digit run (tried in that order), its first 32 digits matched once
+_HASH_NEARBY = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32}(?:[0-9A-Fa-f]{8}(?:[0-9A-Fa-f]{24})?)?(?![0-9A-Fa-f])")
 _SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[ ,;:]+[A-Za-z()'\"-]{2,}){5,}")
 _LIST_LINE = re.compile(r"^[\s*\-\u2022|`>#.\d)]*$")
 _LINE_WINDOW = 300  # context is read at most this far either side, so very long lines stay linear
 # certificate serial numbers are not indicators (thumbprints, the certificate's SHA-1, are)
 _SERIAL = re.compile("serial", re.IGNORECASE)
-_SERIAL_LOOKALIKES = "\u017f\u0131\u0130"  # the non-ASCII characters `_SERIAL` matches: long s, dotless i, dotted I
+# the non-ASCII characters `_SERIAL` matches (long s, dotted I, dotless i) and the ASCII letter each stands for
+_SERIAL_LOOKALIKES = {"\u017f": ord("s"), "\u0130": ord("i"), "\u0131": ord("i")}
 _SERIAL_BYTES = re.compile(b"serial")
 _SERIAL_LABEL = re.compile(r"(?i)serial(?:\s*(?:number|no\.?|#))?\s*[:=]?\s*[`'\"|]*\s*$")
 _MESSAGE_ID = re.compile(r"(?i)message-id|in-reply-to|references:")
 _UUID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
 _PATH_START = re.compile(r"[/?#]")
 _DIGITS_AND_DOTS = re.compile(r"[\d.]+")
+_HASH_KINDS = frozenset(("md5", "sha1", "sha256"))
 _DEFANGED = re.compile(r"\[\.\]|\(\.\)|\[dot\]|hxxp|\[:\]|\{\.\}", re.IGNORECASE)
+
+
+def _serial_positions(text: str, lowered: bytes) -> list[int]:
+    """Where `_SERIAL` matches in `text`, found in `lowered` (its lower-cased `_ascii` copy: no other ASCII
+    character lower-cases into a letter of "serial") with the non-ASCII look-alikes put back as their letters."""
+    if text.isascii():
+        return [m.start() for m in _SERIAL_BYTES.finditer(lowered)]
+    patched = bytearray(lowered)
+    for char, letter in _SERIAL_LOOKALIKES.items():
+        at = text.find(char)
+        while at != -1:
+            patched[at] = letter
+            at = text.find(char, at + 1)
+    return [m.start() for m in _SERIAL_BYTES.finditer(patched)]
 
 
 class Context:
     """Where a span sits in its document: table column, link, line."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, lowered: bytes | None = None) -> None:
+        """`lowered`: the document's text lower-cased in ASCII (others as `?`), when the caller has it."""
         self.doc = doc
-        # where `_SERIAL` matches, found in a lower-cased ASCII copy (no other character lower-cases into
-        # "serial"); None when a non-ASCII look-alike makes that copy inexact and the text must be searched
-        lowered = doc.text.encode("ascii", "replace").lower()
-        self.has_serials = b"serial" in lowered
-        exact = self.has_serials and not any(char in doc.text for char in _SERIAL_LOOKALIKES)
-        self.serials = [m.start() for m in _SERIAL_BYTES.finditer(lowered)] if exact else None
+        if lowered is None:
+            lowered = doc.text.encode("ascii", "replace").lower()
+        self.serials = _serial_positions(doc.text, lowered)
+        # hashes are checked for serial labels only when "serial" is spelled in ASCII somewhere
+        self.has_serials = any(lowered.startswith(b"serial", at) for at in self.serials)
         self.cells = sorted(doc.cells)
         self.cell_starts = [cell.start for cell in self.cells]
         self.cell_ends = [cell.end for cell in self.cells]
@@ -276,22 +293,23 @@ def _domain_reason(value: str, ctx: Context, start: int, end: int, hint: str) ->
     return "reference-link" if hint == "url-host" and _labelled_link(ctx, start, end, value) else None
 
 
-def _narrative(ctx: Context, start: int, end: int) -> bool:
-    """Whether the span sits in a prose sentence rather than a table, list or code line of artefacts."""
-    if ctx.header(start, end) is not None:
+def _narrative(ctx: Context, start: int, end: int, header: str | None) -> bool:
+    """Whether the span (in a table column `header`, if any) sits in a prose sentence rather than a table, list or
+    code line of artefacts."""
+    if header is not None:
         return False
     before, after = ctx.line(start, end)
     return bool(_SENTENCE.search(before + " x " + after)) and not _LIST_LINE.match(before)
 
 
-def _filename_reason(value: str, ctx: Context, start: int, end: int, hint: str) -> str | None:
+def _filename_reason(value: str, ctx: Context, start: int, end: int, header: str | None) -> str | None:
     """Why a file name is a mention: a link target, or a system binary named in prose."""
     if ctx.link_href(start, end) is not None and value in ctx.doc.text[start:end]:
         href = ctx.link_href(start, end) or ""
         if href.endswith(value) or value in href:
             return "reference-link"
     if value.lower() in SYSTEM_BINARIES and not _beside_hash(ctx, start, end):
-        return "system-binary-in-narrative" if _narrative(ctx, start, end) else "system-binary"
+        return "system-binary-in-narrative" if _narrative(ctx, start, end, header) else "system-binary"
     return None
 
 
@@ -305,11 +323,8 @@ def _beside_hash(ctx: Context, start: int, end: int) -> bool:
     return bool(_HASH_NEARBY.search(text, lo, hi))
 
 
-def _hash_reason(ctx: Context, start: int, end: int) -> str | None:
-    """Why a hash is a mention: it is a certificate serial number."""
-    if not ctx.has_serials:
-        return None
-    header = ctx.header(start, end)
+def _hash_reason(ctx: Context, start: int, end: int, header: str | None) -> str | None:
+    """Why a hash (in a table column `header`, if any) is a mention: it is a certificate serial number."""
     if header is not None and _serial_header(header):
         return "certificate-serial"
     if _serial_nearby(ctx, start) and _SERIAL_LABEL.search(ctx.line(start, end)[0][-40:]):
@@ -326,8 +341,6 @@ def _serial_header(header: str) -> bool:
 def _serial_nearby(ctx: Context, start: int) -> bool:
     """Whether `serial` occurs in the 40 characters before `start`."""
     floor = max(0, start - 40)
-    if ctx.serials is None:
-        return bool(_SERIAL.search(ctx.doc.text, floor, start))
     i = bisect_left(ctx.serials, floor)
     return i < len(ctx.serials) and ctx.serials[i] + 6 <= start
 
@@ -346,12 +359,13 @@ def _email_reason(value: str, ctx: Context, start: int, end: int) -> str | None:
 def classify(kind: str, value: str, ctx: Context, start: int, end: int, hint: str = "") -> tuple[str, str]:
     """(role, reason) for one observable of `kind` at [start, end) of the document."""
     reason: str | None
+    header = ctx.header(start, end) if ctx.cells else None
     if kind == "domain":
         reason = _domain_reason(value, ctx, start, end, hint)
-    elif kind in ("sha256", "sha1", "md5"):
-        reason = _hash_reason(ctx, start, end) if ctx.has_serials else None
+    elif kind in _HASH_KINDS:
+        reason = _hash_reason(ctx, start, end, header) if ctx.has_serials else None
     elif kind == "filename":
-        reason = _filename_reason(value, ctx, start, end, hint)
+        reason = _filename_reason(value, ctx, start, end, header)
     elif kind in ("ipv4", "ipv6"):
         reason = ip_reason(value)
     elif kind == "url":
@@ -362,5 +376,4 @@ def classify(kind: str, value: str, ctx: Context, start: int, end: int, hint: st
         reason = None
     if reason:
         return MENTION, reason
-    header = ctx.header(start, end)
     return INDICATOR, f"table:{header}" if header else (hint or "pattern")

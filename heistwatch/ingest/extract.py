@@ -19,7 +19,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from functools import cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from heistwatch.ingest.classify import Context, classify, is_public_suffix, registrable_domain
@@ -87,7 +87,8 @@ def _ascii(text: str) -> bytes:
 def _matches_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
     """The matches `pattern.finditer(text)` gives, tried only at `starts`.
 
-    `starts` ascend and include every position where a match of `pattern` can begin, so the result is the same.
+    `starts` ascend (repeats are allowed) and include every position where a match of `pattern` can begin, so the
+    result is the same.
     """
     last = 0
     for start in starts:
@@ -106,17 +107,22 @@ _SCHEME_ANCHORS = (re.compile(rb"://"), re.compile(rb"\x01:\x02"))
 
 
 def _defang_starts(text: str, data: bytes) -> list[int]:
-    """Ascending positions that include every start of a `_DEFANG` match in `text` (`data`: its `_ascii`)."""
+    """Ascending positions (some repeated) that include every start of a `_DEFANG` match in `text` (`data`: its
+    `_ascii`)."""
     marked = data.translate(_DEFANG_BRACKETS)
-    starts = {m.start() for m in _DEFANG_ANCHOR.finditer(marked)}
+    starts = [m.start() for m in _DEFANG_ANCHOR.finditer(marked)]
+    extra: list[int] = []
     if "\u200b" in text:
-        starts.update(m.start() for m in _ZERO_WIDTH.finditer(text))
+        extra += (m.start() for m in _ZERO_WIDTH.finditer(text))
     for anchor in _SCHEME_ANCHORS:
         for m in anchor.finditer(marked):
             at = m.start()
             if data[at - 1 : at] == b"p" or data[at - 2 : at] == b"ps":
-                starts.update(range(max(0, at - 5), at - 2))
-    return sorted(starts)
+                extra += range(max(0, at - 5), at - 2)
+    if extra:  # a repeated start costs `_matches_at` one failed attempt, not a wrong match
+        starts += extra
+        starts.sort()
+    return starts
 
 
 class _Refanged:
@@ -126,47 +132,54 @@ class _Refanged:
         data = _ascii(text)
         parts: list[str] = []
         ascii_parts: list[bytes] = []
-        self.clean_starts: list[int] = [0]
-        self.orig_starts: list[int] = [0]
-        self.replaced: list[bool] = [False]
-        last = 0
-        clean_pos = 0
-        refanged: list[int] = []  # working-copy offsets where a replacement starts
+        clean_starts, orig_starts, refanged = [0], [0], []  # `refanged`: where each replacement starts
+        last = clean_pos = 0
         for m in _matches_at(_DEFANG, text, _defang_starts(text, data)):
             token, start = m.group(), m.start()
             if token[0] in "hf" and start and text[start - 1].isalpha():
                 continue
-            parts.append(text[last:start])
-            ascii_parts.append(data[last:start])
-            clean_pos += start - last
             repl = _refanged(token)
+            parts += (text[last:start], repl)
+            ascii_parts += (data[last:start], repl.encode())
+            clean_pos += start - last
             refanged.append(clean_pos)
             # a piece for the replacement, then one for the text after it
-            self.clean_starts += (clean_pos, clean_pos + len(repl))
-            self.orig_starts += (start, start + len(token))
-            self.replaced += (True, False)
-            parts.append(repl)
-            ascii_parts.append(repl.encode())
-            clean_pos += len(repl)
+            clean_starts += (clean_pos, clean_pos + len(repl))
             last = start + len(token)
+            orig_starts += (start, last)
+            clean_pos += len(repl)
         parts.append(text[last:])
         ascii_parts.append(data[last:])
         self.text = "".join(parts)
         self.ascii = b"".join(ascii_parts)  # `_ascii(self.text)`
         self.identity = not refanged  # nothing refanged: offsets are the same
+        # per piece (text as written and replacements alternate): where it starts in each copy, whether it is a
+        # replacement, where the next one starts, and the offset shift when it is not a replacement (else None)
+        self.clean_starts, self.orig_starts = clean_starts, orig_starts
+        self.replaced = [i % 2 == 1 for i in range(len(clean_starts))]
+        self.piece_ends = [*clean_starts[1:], len(self.text) + 1]
+        self.shifts = [None if i % 2 else orig_starts[i] - clean_starts[i] for i in range(len(clean_starts))]
         self.defanged = bytearray(len(self.text) + 1)
         for pos in refanged:
             self.defanged[pos] = 1
 
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        """The original offsets of a span."""
+    def spans(self, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The original offsets of many spans."""
         if self.identity:
-            return start, end
-        i = bisect_right(self.clean_starts, start) - 1
-        within = end > start and (i + 1 == len(self.clean_starts) or end <= self.clean_starts[i + 1])
-        if within and not self.replaced[i]:
-            shift = self.orig_starts[i] - self.clean_starts[i]  # the span lies in one piece that was not refanged
-            return start + shift, end + shift
+            return list(spans)
+        starts, ends, shifts, span = self.clean_starts, self.piece_ends, self.shifts, self._span
+        found = []
+        for start, end in spans:
+            i = bisect_right(starts, start) - 1
+            shift = shifts[i]
+            if shift is not None and start < end <= ends[i]:  # the common case: inside one piece as written
+                found.append((start + shift, end + shift))
+            else:
+                found.append(span(start, end))
+        return found
+
+    def _span(self, start: int, end: int) -> tuple[int, int]:
+        """The original offsets of a span that touches a refanged piece (or is empty)."""
         return self.start(start), self.end(end)
 
     def start(self, pos: int) -> int:
@@ -202,11 +215,11 @@ _BARE_URL = re.compile(
 )
 _AT = re.compile("@")
 _EMAIL = re.compile(rf"(?i)(?<![\w.+%-])[a-z0-9!#$%&*+=?^_~-]+(?:\.[a-z0-9!#$%&*+=?^_~-]+)*@(?P<host>{_HOST})\b")
+_EMAIL_START = re.compile(r"(?i)(?<![\w.+%-])[a-z0-9!#$%&*+=?^_~-]")  # how an `_EMAIL` match begins
 _REGISTRY = re.compile(
     r"[Hh][Kk](?i:EY_(?:LOCAL_MACHINE|CURRENT_USER|CLASSES_ROOT|USERS|CURRENT_CONFIG)|LM|CU|CR|U|CC)"
     r"(?:\\{1,2}[^\\\n\r\t\"\]\[<>|`\u201c\u201d]*)*"
 )
-_LONG_RUN_LENGTHS = range(25, 91)
 _CLAIMED = b"\x01" * 90  # the mask of a claimed long run: `mask[start:end] = _CLAIMED[: end - start]`
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _HASH_KIND = {32: "md5", 40: "sha1", 64: "sha256"}
@@ -300,17 +313,20 @@ class _Run:
 
     def findings(self) -> list[Found]:
         """Every observable recorded, at its span in the document and classified there, in text order."""
-        span, identity, source, context = self.rf.span, self.rf.identity, self.doc.text, Context(self.doc)
-        found = []
-        for kind, value, start, end, hint in self.pending:
-            ostart, oend = (start, end) if identity else span(start, end)
-            role, reason = classify(kind, value, context, ostart, oend, hint)
-            found.append(_new_found(Found, (kind, value, source[ostart:oend], ostart, oend, role, reason)))
-        return sorted(found, key=_TEXT_ORDER)
+        pending, source = self.pending, self.doc.text
+        context = Context(self.doc, self.lower if self.rf.identity else None)
+        found: list[Found] = []
+        add = found.append
+        for (kind, value, _, _, hint), (start, end) in zip(pending, self.rf.spans(map(_SPAN, pending)), strict=True):
+            role, reason = classify(kind, value, context, start, end, hint)
+            add(_new_record(Found, (kind, value, source[start:end], start, end, role, reason)))
+        found.sort(key=_TEXT_ORDER)
+        return found
 
 
 _TEXT_ORDER = attrgetter("start", "end", "kind")
-_new_found = tuple.__new__  # `Found(...)` without the keyword handling of a named tuple's `__new__`: 2x faster
+_SPAN = itemgetter(2, 3)  # the span of a pending record
+_new_record = tuple.__new__  # `Found(...)` without the keyword handling of a named tuple's `__new__`: 2x faster
 
 
 def extract_indicators(doc: Document) -> list[Found]:
@@ -376,8 +392,8 @@ def _emails(run: _Run) -> None:
     """E-mail addresses, found from each `@`, and their domains as mentions."""
     text, last = run.text, 0
     for at in _AT.finditer(text):
-        m = _EMAIL.search(text, max(last, at.start() - 64), at.end() + 256)
-        if m is None or m.start() > at.start():
+        m = _email_around(text, max(last, at.start() - 64), at.start(), at.end() + 256)
+        if m is None:
             continue
         last = m.end()
         if not run.free(m.start(), m.end()) or not is_public_suffix(m.group("host").lower()):
@@ -385,6 +401,16 @@ def _emails(run: _Run) -> None:
         run.claim(m.start(), m.end())
         run.add("email", m.group().lower(), m.start(), m.end())
         run.add("domain", m.group("host").lower(), m.start("host"), m.end("host"), "email-domain")
+
+
+def _email_around(text: str, lo: int, at: int, hi: int) -> re.Match[str] | None:
+    """What `_EMAIL.search(text, lo, hi)` finds if it starts at or before `at` (else None), tried only where a
+    match can begin, so a long run without spaces or addresses costs a scan, not a match attempt per position."""
+    for start in _EMAIL_START.finditer(text, lo, at + 1):
+        m = _EMAIL.match(text, start.start(), hi)
+        if m:
+            return m
+    return None
 
 
 def _registry_key(raw: str, text: str, end: int) -> str:
@@ -414,17 +440,14 @@ def _long_runs(run: _Run) -> None:
     for m in _LONG_RUN.finditer(classes):
         start, end = m.span()
         # the whole run, letters and digits only (a run with `_` is an identifier), and not claimed yet
-        if end - start not in _LONG_RUN_LENGTHS or classes.find(b"_", max(0, start - 1), end) != -1:
-            continue
-        if mask.find(1, start, end) != -1:
+        if end - start > 90 or classes.find(b"_", start - (start > 0), end) != -1 or mask.find(1, start, end) != -1:
             continue
         token = text[start:end]
         kind = _HASH_KIND.get(end - start, "")
         if kind and _HEX.fullmatch(token):  # the common case, as `_long_run_kind` would find
             value = token.lower()
         else:
-            known = kinds.get(token)
-            kind, value = known if known else kinds.setdefault(token, _long_run_kind(token))
+            kind, value = kinds.get(token) or kinds.setdefault(token, _long_run_kind(token))
         if kind:
             mask[start:end] = _CLAIMED[: end - start]
             add((kind, value, start, end, ""))
@@ -584,13 +607,13 @@ def _ipv6(run: _Run) -> None:
 
 
 def _plausible_ipv6(value: str) -> bool:
-    """A real IPv6 address, not a time, a MAC-like run or a C++ scope."""
+    """A real IPv6 address or network, not a time, a MAC-like run, a C++ scope or a prefix over 128 bits."""
     address = value.split("/")[0]
     groups = [g for g in address.split(":") if g]
     if _TIME.fullmatch(address) or (len(groups) < 3 and "::" not in address) or len(groups) < 2:
         return False
     try:
-        ipaddress.IPv6Address(address)
+        ipaddress.IPv6Network(value, strict=False)  # the address, and a prefix length of at most 128
     except ValueError:
         return False
     return True

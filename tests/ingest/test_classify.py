@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heistwatch.ingest import Found, document_from_string, extract_indicators
 from heistwatch.ingest.classify import host_reason, ip_reason, is_public_suffix, registrable_domain
 
@@ -72,3 +75,30 @@ def test_certificate_serials_found_from_a_fast_index_and_with_look_alike_letters
     # the long s and dotless i match `serial` case-insensitively (the text has a plain `serial` elsewhere)
     assert reason(f"Serials below.\n\u017ferial number: {md5}") == "certificate-serial"
     assert reason(f"Serials below.\nser\u0131al: {md5}") == "certificate-serial"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["serial", "SERIAL", "\u017ferial", "ser\u0131al", "SER\u0130AL", "seri", "al", "x", " "]))
+)
+def test_serial_positions_are_where_the_pattern_matches(pieces: list[str]) -> None:
+    from heistwatch.ingest import classify as c
+
+    text = "".join(pieces)
+    lowered = text.encode("ascii", "replace").lower()
+    assert c._serial_positions(text, lowered) == [m.start() for m in c._SERIAL.finditer(text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a" * 32, "b" * 8, "c" * 24, "0", "F", "g", " ", "\u00e9"])).map("".join), st.data())
+def test_hash_nearby_is_the_64_40_32_alternation(text: str, data: st.DataObject) -> None:
+    import re
+
+    from heistwatch.ingest import classify as c
+
+    alternation = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{32})(?![0-9A-Fa-f])")
+    lo = data.draw(st.integers(0, len(text)))
+    hi = data.draw(st.integers(lo, len(text)))
+    expected = alternation.search(text, lo, hi)
+    found = c._HASH_NEARBY.search(text, lo, hi)
+    assert (found and found.span()) == (expected and expected.span())

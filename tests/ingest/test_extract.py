@@ -270,3 +270,24 @@ def test_long_runs_are_whole_runs(text: str, found: bool) -> None:
 )
 def test_dotted_token_edges(text: str, expected: set[tuple[str, str]]) -> None:
     assert _values(text) == expected
+
+
+_MAIL_PIECES = [*"@+%.-/\\: ", "@@", "bob", "a.b", "evil", ".com", ".co.uk", "\u212a", "\u00e9"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_MAIL_PIECES), max_size=60).map("".join), st.integers(0, 64), st.integers(0, 300))
+def test_email_tried_where_it_can_begin_is_what_a_search_finds(text: str, back: int, ahead: int) -> None:
+    from heistwatch.ingest import extract as x
+
+    for at in (i for i, char in enumerate(text) if char == "@"):
+        lo, hi = max(0, at - back), at + 1 + ahead
+        m = x._EMAIL.search(text, lo, hi)
+        expected = m.span() if m and m.start() <= at else None
+        found = x._email_around(text, lo, at, hi)
+        assert (found.span() if found else None) == expected
+
+
+def test_ipv6_prefix_over_128_bits_is_not_a_network_and_does_not_crash() -> None:
+    found = extract_indicators(document_from_string("C2 at 2001:db8::1/248 and 2001:db8:5::/48 in the logs."))
+    assert [(f.kind, f.value) for f in found if f.kind == "ipv6"] == [("ipv6", "2001:db8:5::/48")]
