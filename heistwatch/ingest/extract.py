@@ -153,10 +153,9 @@ class _Refanged:
         self.text = "".join(parts)
         self.ascii = b"".join(ascii_parts)  # `_ascii(self.text)`
         self.identity = not refanged  # nothing refanged: offsets are the same
-        # per piece (text as written and replacements alternate): where it starts in each copy, whether it is a
-        # replacement, where the next one starts, and the offset shift when it is not a replacement (else None)
+        # per piece (text as written at even indexes, replacements at odd ones): where it starts in each copy,
+        # where the next one starts, and the offset shift when it is not a replacement (else None)
         self.clean_starts, self.orig_starts = clean_starts, orig_starts
-        self.replaced = [i % 2 == 1 for i in range(len(clean_starts))]
         self.piece_ends = [*clean_starts[1:], len(self.text) + 1]
         self.shifts = [None if i % 2 else orig_starts[i] - clean_starts[i] for i in range(len(clean_starts))]
         self.defanged = bytearray(len(self.text) + 1)
@@ -185,12 +184,12 @@ class _Refanged:
     def start(self, pos: int) -> int:
         """The original offset of a start position."""
         i = bisect_right(self.clean_starts, pos) - 1
-        return self.orig_starts[i] + (0 if self.replaced[i] else pos - self.clean_starts[i])
+        return self.orig_starts[i] + (0 if i % 2 else pos - self.clean_starts[i])
 
     def end(self, pos: int) -> int:
         """The original offset of an end position."""
         i = bisect_right(self.clean_starts, pos - 1) - 1
-        if self.replaced[i]:
+        if i % 2:  # a replacement
             return self.orig_starts[i + 1] if i + 1 < len(self.orig_starts) else self.orig_starts[i]
         return self.orig_starts[i] + (pos - self.clean_starts[i])
 
